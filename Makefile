@@ -1,0 +1,50 @@
+# The two commands of the README: `make demo` and `make test`. Both create the
+# virtual environment on first use, so a fresh machine needs nothing else.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TEST ?= tests
+QUESTION ?= Why is the sky blue?
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test lint format snapshots dev clean
+
+help:
+	@echo "make demo       run the ensemble on a sample question (offline demo models)"
+	@echo "make test       run the test suite (offline; notebooks included)"
+	@echo "make lint       ruff and mypy --strict"
+	@echo "make format     ruff format and fix"
+	@echo "make snapshots  refresh the graph-drawing snapshots"
+	@echo "make dev        serve the graph to LangGraph Studio (langgraph dev)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/attention-moa ask "$(QUESTION)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(TEST)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+snapshots: $(STAMP)
+	$(BIN)/python -m pytest tests/unit_tests/test_graph_structure.py --snapshot-update
+
+dev: $(STAMP)
+	LANGGRAPH_CLI_NO_ANALYTICS=1 $(BIN)/langgraph dev --no-browser
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

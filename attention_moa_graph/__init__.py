@@ -1,0 +1,37 @@
+"""Attention-MoA as a LangGraph graph: agents draft, critique each other, refine, merge.
+
+The one entry point is `create_attention_moa`; see its docstring and the README.
+"""
+
+from attention_moa_graph.context import MoAContext
+from attention_moa_graph.graph import MoAInputError, create_attention_moa
+from attention_moa_graph.models import ModelLike, Proposer
+from attention_moa_graph.prompts import DEFAULT_PROMPTS, STOP_SIGNAL, MoAPrompts
+from attention_moa_graph.routing import is_stop_signal
+from attention_moa_graph.state import (
+    LayerRecord,
+    MoAInput,
+    MoAOutput,
+    MoAState,
+    UsageReport,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_PROMPTS",
+    "LayerRecord",
+    "MoAContext",
+    "MoAInput",
+    "MoAInputError",
+    "MoAOutput",
+    "MoAPrompts",
+    "MoAState",
+    "ModelLike",
+    "Proposer",
+    "STOP_SIGNAL",
+    "UsageReport",
+    "__version__",
+    "create_attention_moa",
+    "is_stop_signal",
+]

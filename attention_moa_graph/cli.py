@@ -1,0 +1,262 @@
+"""The `attention-moa` command line: ask the ensemble a question.
+
+Example:
+    attention-moa ask "Why is the sky blue?"            # offline demo models
+    attention-moa ask "..." -p openai:gpt-4.1-mini -p anthropic:claude-sonnet-4-5 \
+        -a openai:gpt-4.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from pydantic import SecretStr
+from rich.console import Console
+from rich.panel import Panel
+
+from attention_moa_graph.demo import DEMO_NOTICE
+from attention_moa_graph.graph import create_attention_moa
+from attention_moa_graph.models import DEMO_PREFIX, ModelLike, Proposer
+
+DEFAULT_DEMO_PROPOSERS = ("demo:alpha", "demo:beta", "demo:gamma")
+DEFAULT_DEMO_AGGREGATOR = "demo:chair"
+_STAGE_NAMES = {"draft": "drafts", "critique": "critiques", "refine": "refinements"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attention-moa",
+        description="Attention-MoA: several LLMs draft, critique each other, "
+        "refine and merge their answers, layer after layer.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser(
+        "ask",
+        help="answer one question with the ensemble",
+        description="Answer one question with the ensemble. With no models given, "
+        "offline demo models are used.",
+    )
+    ask.add_argument("question", help="the user's message")
+    ask.add_argument(
+        "-p",
+        "--proposer",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="a proposer as 'provider:model' or 'name=provider:model'; repeat for "
+        "each agent (default: three demo models)",
+    )
+    ask.add_argument(
+        "-a",
+        "--aggregator",
+        metavar="MODEL",
+        help="the summary and residual agent (default: the first proposer's model, "
+        "or a demo model)",
+    )
+    ask.add_argument(
+        "--residual-model", metavar="MODEL", help="a different residual agent"
+    )
+    ask.add_argument(
+        "-l", "--layers", type=int, default=3, help="maximum layers (default: 3)"
+    )
+    ask.add_argument(
+        "--no-early-stopping",
+        dest="early_stopping",
+        action="store_false",
+        help="always run every layer",
+    )
+    ask.add_argument(
+        "--no-cross-attention",
+        dest="cross_attention",
+        action="store_false",
+        help="ablation: agents do not critique each other",
+    )
+    ask.add_argument(
+        "--no-self-attention",
+        dest="self_attention",
+        action="store_false",
+        help="ablation: agents do not critique themselves",
+    )
+    ask.add_argument(
+        "--no-residual",
+        dest="residual",
+        action="store_false",
+        help="ablation: no residual agent; the answer is the last summary",
+    )
+    ask.add_argument("-t", "--temperature", type=float, help="sampling temperature")
+    ask.add_argument(
+        "--base-url",
+        help="an OpenAI-compatible endpoint (vLLM, Ollama, ...); model names are "
+        "then sent to it as given",
+    )
+    ask.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the key for --base-url "
+        "(default: OPENAI_API_KEY; local servers usually need none)",
+    )
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole result (layers, usage) as JSON instead of text",
+    )
+    return parser
+
+
+def _split_named(value: str) -> tuple[str | None, str]:
+    """`name=spec` -> (name, spec); a bare spec has no name."""
+    name, sep, spec = value.partition("=")
+    if sep and name and ":" not in name:
+        return name, spec
+    return None, value
+
+
+def _openai_compatible(spec: str, base_url: str, key_env: str) -> BaseChatModel:
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:
+        raise SystemExit(
+            "--base-url needs langchain-openai: "
+            "pip install 'attention-moa-graph[openai]'"
+        ) from exc
+    model = spec.split(":", 1)[1] if spec.startswith("openai:") else spec
+    return ChatOpenAI(
+        model=model,
+        base_url=base_url,
+        api_key=SecretStr(os.environ.get(key_env) or "not-needed"),
+        stream_usage=True,
+        timeout=120,
+    )
+
+
+def _model(spec: str, args: argparse.Namespace) -> ModelLike:
+    if args.base_url and not spec.startswith(DEMO_PREFIX):
+        return _openai_compatible(spec, args.base_url, args.api_key_env)
+    return spec
+
+
+def _agents(args: argparse.Namespace) -> tuple[list[Proposer], ModelLike, bool]:
+    """The proposers, the aggregator, and whether demo models are in use."""
+    specs = list(args.proposer) or list(DEFAULT_DEMO_PROPOSERS)
+    proposers: list[Proposer] = []
+    for index, value in enumerate(specs):
+        name, spec = _split_named(value)
+        if name is None:
+            name = (
+                spec[len(DEMO_PREFIX) :]
+                if spec.startswith(DEMO_PREFIX)
+                else f"proposer_{index}"
+            )
+        proposers.append(Proposer(name=name, model=_model(spec, args)))
+    aggregator_spec = args.aggregator or (
+        _split_named(specs[0])[1] if args.proposer else DEFAULT_DEMO_AGGREGATOR
+    )
+    every_spec = [_split_named(s)[1] for s in specs] + [aggregator_spec]
+    if args.residual_model:
+        every_spec.append(args.residual_model)
+    demo = any(s.startswith(DEMO_PREFIX) for s in every_spec)
+    return proposers, _model(aggregator_spec, args), demo
+
+
+def _describe(event: dict[str, Any]) -> str | None:
+    kind = event.get("event")
+    layer = event.get("layer")
+    if kind == "layer_start":
+        return f"[bold]layer {layer}[/bold]"
+    if kind == "stage_done":
+        stage = _STAGE_NAMES.get(event["stage"], event["stage"])
+        return f"  {stage}: {event['results']} done ({event['calls']} calls so far)"
+    if kind == "layer_end":
+        stop = " [yellow]residual agent: stop[/yellow]" if event["stopped"] else ""
+        return f"  layer {layer} done: {event['calls']} calls{stop}"
+    return None
+
+
+async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    proposers, aggregator, demo = _agents(args)
+    if demo and not args.json:
+        console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    graph = create_attention_moa(
+        proposers,
+        aggregator=aggregator,
+        residual_model=_model(args.residual_model, args)
+        if args.residual_model
+        else None,
+        max_layers=args.layers,
+        early_stopping=args.early_stopping,
+        cross_attention=args.cross_attention,
+        self_attention=args.self_attention,
+        residual=args.residual,
+        temperature=args.temperature,
+    )
+    result: dict[str, Any] = {}
+    status: AbstractContextManager[Any] = (
+        nullcontext() if args.json else console.status("working...")
+    )
+    with status:
+        async for namespace, mode, data in graph.astream(
+            {"messages": [HumanMessage(content=args.question)]},
+            stream_mode=["custom", "values"],
+            subgraphs=True,
+        ):
+            if mode == "custom" and not args.json and isinstance(data, dict):
+                line = _describe(data)
+                if line:
+                    console.print(line)
+            elif mode == "values" and not namespace and isinstance(data, dict):
+                result = data
+    return result
+
+
+def _ask(args: argparse.Namespace) -> int:
+    console = Console(stderr=False, highlight=False)
+    try:
+        result = asyncio.run(_run(args, console))
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        return 2
+    if args.json:
+        payload = {
+            "final_answer": result["final_answer"],
+            "stop_reason": result["stop_reason"],
+            "layers": result["layers"],
+            "usage": result["usage"],
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    total = result["usage"]["total"]
+    reason = (
+        "stopped early by the residual agent"
+        if result["stop_reason"] == "early_stop"
+        else "ran every layer"
+    )
+    console.print(
+        Panel(result["final_answer"], title="answer", title_align="left", expand=False)
+    )
+    layers = len(result["layers"])
+    console.print(
+        f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "
+        f"{total['calls']} model calls, {total['total_tokens']} tokens"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "ask":
+        return _ask(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Per-run knobs, passed as `context=` and editable in LangGraph Studio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoAContext:
+    """Per-run settings; a field left at None keeps the value the graph was built with.
+
+    Context can narrow what the built graph does (fewer layers, a stage switched
+    off, another temperature) but cannot add stages the graph was built without.
+
+    Example:
+        >>> from attention_moa_graph import MoAContext
+        >>> MoAContext(max_layers=1, temperature=0.0).max_layers
+        1
+    """
+
+    max_layers: int | None = field(
+        default=None,
+        metadata={
+            "description": "Run at most this many layers (1 up to the built depth)."
+        },
+    )
+    early_stopping: bool | None = field(
+        default=None,
+        metadata={
+            "description": "Let the residual agent end the loop early with the stop "
+            "signal."
+        },
+    )
+    cross_attention: bool | None = field(
+        default=None,
+        metadata={
+            "description": "Have every agent critique every peer's draft. Set false "
+            "to ablate; true needs a graph built with it."
+        },
+    )
+    self_attention: bool | None = field(
+        default=None,
+        metadata={
+            "description": "Have every agent critique its own draft. Set false to "
+            "ablate; true needs a graph built with it."
+        },
+    )
+    residual: bool | None = field(
+        default=None,
+        metadata={
+            "description": "Call the residual agent from layer 2 on. Set false to "
+            "ablate; true needs a graph built with it."
+        },
+    )
+    temperature: float | None = field(
+        default=None,
+        metadata={
+            "description": "Sampling temperature for every call of the run "
+            "(overrides the built per-role temperatures)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        """Reject values no run could use."""
+        if self.max_layers is not None and (
+            isinstance(self.max_layers, bool)
+            or not isinstance(self.max_layers, int)
+            or self.max_layers < 1
+        ):
+            raise ValueError(
+                f"MoAContext.max_layers must be a whole number >= 1, got "
+                f"{self.max_layers!r}."
+            )
+        if self.temperature is not None and (
+            isinstance(self.temperature, bool)
+            or not isinstance(self.temperature, (int, float))
+            or not 0.0 <= self.temperature <= 2.0
+        ):
+            raise ValueError(
+                f"MoAContext.temperature must be a number from 0 to 2, got "
+                f"{self.temperature!r}."
+            )
+        for name in ("early_stopping", "cross_attention", "self_attention", "residual"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ValueError(
+                    f"MoAContext.{name} must be true, false or unset, got {value!r}."
+                )

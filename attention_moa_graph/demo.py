@@ -1,0 +1,114 @@
+"""The offline `demo:` provider: deterministic, readable replies with no keys.
+
+A demo model cannot answer questions. It recognises which stage is asking (from
+the fenced blocks of the default prompts) and replies with a short text that
+says what a real model would be doing there, so a run shows the ensemble's flow
+end to end. The residual stage replies with the stop signal once it has seen
+three rounds, so a default three-layer demo run shows an early stop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from attention_moa_graph.prompts import STOP_SIGNAL
+from attention_moa_graph.testing import ScriptedChatModel
+
+DEMO_NOTICE = (
+    "Using offline demo models: their replies only trace the ensemble's steps. "
+    "For real answers pass models such as --proposer openai:gpt-4.1-mini (needs "
+    "OPENAI_API_KEY), or any OpenAI-compatible server (vLLM, Ollama) with "
+    "--base-url http://127.0.0.1:8000/v1."
+)
+
+_ASPECTS = (
+    "the key definitions",
+    "a worked example",
+    "the main trade-offs",
+    "common pitfalls",
+    "the underlying reason",
+    "practical next steps",
+)
+
+
+def _fenced(kind: str, text: str) -> list[str]:
+    """Bodies of the fenced blocks of one kind, in order."""
+    pattern = re.compile(
+        rf"<({kind}(?:-\d+)?-[0-9a-f]{{12}})>\n(.*?)\n</\1>", re.DOTALL
+    )
+    return [body for _, body in pattern.findall(text)]
+
+
+def _question(messages: Sequence[BaseMessage], prompt: str) -> str:
+    fenced = _fenced("question", prompt)
+    if fenced:
+        text = fenced[0]
+    else:
+        humans = [m for m in messages if isinstance(m, HumanMessage)]
+        text = str(humans[-1].text) if humans else ""
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _pick(persona: str, *salt: str) -> str:
+    digest = hashlib.sha256("|".join((persona, *salt)).encode()).digest()
+    return _ASPECTS[digest[0] % len(_ASPECTS)]
+
+
+def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
+    """The demo model's reply: a pure function of its persona and prompt."""
+    prompt = "\n".join(str(m.text) for m in messages)
+    question = _question(messages, prompt)
+    who = persona.capitalize()
+    rounds = _fenced("round", prompt)
+    if rounds:
+        if len(rounds) >= 3:
+            return STOP_SIGNAL
+        return (
+            f'{who}\'s synthesis of {len(rounds)} rounds on "{question}": the '
+            "latest round's answer, with the best points of the earlier ones kept."
+        )
+    candidates = _fenced("candidate", prompt)
+    if candidates:
+        return (
+            f'{who}\'s summary of {len(candidates)} answers to "{question}": '
+            f"one reply that keeps what they agree on, including "
+            f"{_pick(persona, question, 'summary')}."
+        )
+    if "<peer-answer-" in prompt:
+        return (
+            f"{who}: the answer would gain from "
+            f"{_pick(persona, prompt, 'cross')}, which my own answer covers."
+        )
+    if "<own-answer-" in prompt and "<question-" in prompt:
+        return (
+            f"{who}: my draft should state its assumptions and add "
+            f"{_pick(persona, question, 'self')}."
+        )
+    if "<own-answer-" in prompt:
+        count = len(re.findall(r"<suggestion-\d+-", prompt))
+        return (
+            f'{who}\'s refined answer to "{question}", after weighing {count} '
+            f"suggestions: now also covers {_pick(persona, question, 'refine')}."
+        )
+    if _fenced("reference", prompt):
+        return (
+            f'{who}\'s new draft on "{question}", building on the previous round '
+            f"and adding {_pick(persona, question, 'next')}."
+        )
+    return (
+        f'{who}\'s first draft on "{question}", focused on '
+        f"{_pick(persona, question, 'draft')}."
+    )
+
+
+def demo_model(persona: str) -> ScriptedChatModel:
+    """A demo chat model for `demo:<persona>`."""
+    return ScriptedChatModel(
+        reply=lambda messages: demo_reply(persona, messages),
+        model_name=f"demo:{persona}",
+    )

@@ -1,0 +1,336 @@
+"""`create_attention_moa`: validate the arguments, wire the layer loop, compile."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.exceptions import ModelError
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import merge_configs
+from langgraph.cache.base import BaseCache
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore
+from langgraph.types import Checkpointer, RetryPolicy
+
+from attention_moa_graph.config import MAX_AGENTS, MoAConfig
+from attention_moa_graph.context import MoAContext
+from attention_moa_graph.layer import build_layer
+from attention_moa_graph.messages import message_text
+from attention_moa_graph.models import (
+    ModelLike,
+    Proposer,
+    resolve_agents,
+    resolve_single,
+)
+from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
+from attention_moa_graph.routing import route_after_layer
+from attention_moa_graph.state import (
+    ROLES,
+    LayerInput,
+    MoAInput,
+    MoAOutput,
+    MoAState,
+    Role,
+)
+from attention_moa_graph.usage import combine_reports, empty_report
+
+MAX_LAYERS = 32
+"""A sanity bound: each layer costs N² + 2N + 2 calls."""
+
+
+class MoAInputError(ValueError):
+    """A run's input cannot be answered; raised before any model is called."""
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Provider errors that a retry may cure (rate limits, 5xx, timeouts)."""
+    return isinstance(error, ModelError) and error.is_retryable
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy(max_attempts=3, retry_on=_is_transient)
+"""Retries a model node on rate limits, server errors, timeouts and lost connections."""
+
+
+def create_attention_moa(
+    proposers: Sequence[ModelLike | Proposer],
+    *,
+    aggregator: ModelLike | Proposer,
+    max_layers: int = 3,
+    early_stopping: bool = True,
+    cross_attention: bool = True,
+    self_attention: bool = True,
+    residual: bool = True,
+    residual_model: ModelLike | Proposer | None = None,
+    prompts: MoAPrompts = DEFAULT_PROMPTS,
+    temperature: float | None = None,
+    temperatures: Mapping[Role, float] | None = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+    checkpointer: Checkpointer = None,
+    store: BaseStore | None = None,
+    cache: BaseCache[Any] | None = None,
+    name: str = "attention_moa",
+) -> CompiledStateGraph[MoAState, MoAContext, MoAInput, MoAOutput]:
+    """Build the Attention-MoA graph (arXiv 2601.16596).
+
+    Each layer: every proposer drafts; every agent critiques every peer's draft
+    (cross-attention) and its own (self-attention), all in one parallel stage;
+    each agent refines its draft from the suggestions addressed to it; the
+    aggregator merges the refined answers; from layer 2 on the residual agent
+    synthesises all layer outputs so far, or ends the loop with `STOP_SIGNAL`.
+
+    Args:
+        proposers: The collaborative agents: chat models, `"provider:model"`
+            strings (resolved on first use) or `Proposer(name=..., model=...)`.
+            Bare models are named `proposer_0`, `proposer_1`, ...
+        aggregator: The summary agent, and the residual agent unless
+            `residual_model` is given. A bare model is named `aggregator`.
+        max_layers: Layers to run at most (1 to 32).
+        early_stopping: Let the residual agent stop the loop early.
+        cross_attention: Have each agent critique every peer's draft.
+        self_attention: Have each agent critique its own draft. With both
+            attentions off a layer is plain MoA: drafts, then the summary.
+        residual: Call the residual agent from layer 2 on; without it the
+            answer is the last layer's summary.
+        residual_model: A different model for the residual agent (named
+            `residual` when bare).
+        prompts: The stage templates; see `MoAPrompts`.
+        temperature: Sampling temperature for every call, passed to the model
+            at call time; None keeps each model's own setting.
+        temperatures: Per-role temperatures (`draft`, `cross_attention`,
+            `self_attention`, `refine`, `summary`, `residual`), taking
+            precedence over `temperature`.
+        retry_policy: Retries of a failed model call; None disables them.
+        checkpointer: Saves state after each step; needed for multi-turn
+            threads and for resuming a failed run.
+        store: A LangGraph store made available to the graph.
+        cache: A LangGraph node cache backend.
+        name: The graph's name (the root run's name in traces).
+
+    Returns:
+        A compiled graph. Input `{"messages": [...]}`; output `messages`,
+        `final_answer`, `stop_reason`, `layers` and `usage`.
+
+    Raises:
+        ValueError: If an argument is invalid; the message says how to fix it.
+
+    Example:
+        >>> from attention_moa_graph import create_attention_moa
+        >>> graph = create_attention_moa(
+        ...     ["demo:alpha", "demo:beta", "demo:gamma"],
+        ...     aggregator="demo:chair",
+        ...     max_layers=2,
+        ... )
+        >>> result = graph.invoke({"messages": [("user", "Why is the sky blue?")]})
+        >>> result["stop_reason"], len(result["layers"])
+        ('max_layers', 2)
+    """
+    config = _build_config(
+        proposers,
+        aggregator=aggregator,
+        residual_model=residual_model,
+        max_layers=max_layers,
+        early_stopping=early_stopping,
+        cross_attention=cross_attention,
+        self_attention=self_attention,
+        residual=residual,
+        prompts=prompts,
+        temperature=temperature,
+        temperatures=temperatures,
+    )
+    if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+        raise ValueError(
+            "`retry_policy` must be a langgraph.types.RetryPolicy or None, got "
+            f"{type(retry_policy).__name__}."
+        )
+    if not isinstance(name, str) or not name:
+        raise ValueError("`name` must be a non-empty string, e.g. 'attention_moa'.")
+    layer_graph = build_layer(config, retry_policy)
+
+    def prepare(state: MoAState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
+        """Check the user's turn and fix this run's settings."""
+        check_turn(state)
+        return {
+            "settings": config.for_run(runtime.context),
+            "layers": [],
+            "usage": empty_report(),
+        }
+
+    def layer_input(state: MoAState) -> LayerInput:
+        layers = state["layers"]
+        return LayerInput(
+            messages=state["messages"],
+            layer=len(layers) + 1,
+            history=[record["output"] for record in layers],
+            settings=state["settings"],
+        )
+
+    def layer_config(inputs: LayerInput, config: RunnableConfig) -> RunnableConfig:
+        layer = inputs["layer"]
+        return merge_configs(
+            config, {"run_name": f"layer_{layer}", "metadata": {"moa_layer": layer}}
+        )
+
+    def append(state: MoAState, output: dict[str, Any]) -> dict[str, Any]:
+        record = output["record"]
+        return {
+            "layers": [*state["layers"], record],
+            "usage": combine_reports([state["usage"], record["usage"]]),
+        }
+
+    def run_layer(state: MoAState, config: RunnableConfig) -> dict[str, Any]:
+        inputs = layer_input(state)
+        return append(state, layer_graph.invoke(inputs, layer_config(inputs, config)))
+
+    async def arun_layer(state: MoAState, config: RunnableConfig) -> dict[str, Any]:
+        inputs = layer_input(state)
+        output = await layer_graph.ainvoke(inputs, layer_config(inputs, config))
+        return append(state, output)
+
+    def finish(state: MoAState) -> dict[str, Any]:
+        """Answer with the last layer's output."""
+        last = state["layers"][-1]
+        answer = last["output"]
+        return {
+            "final_answer": answer,
+            "stop_reason": "early_stop" if last["stopped"] else "max_layers",
+            "messages": [AIMessage(content=answer, name=name)],
+        }
+
+    builder = StateGraph(
+        MoAState,
+        context_schema=MoAContext,
+        input_schema=MoAInput,
+        output_schema=MoAOutput,
+    )
+    builder.add_node("prepare", prepare)
+    builder.add_node("layer", RunnableLambda(run_layer, afunc=arun_layer, name="layer"))
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "layer")
+    builder.add_conditional_edges("layer", route_after_layer, ["layer", "finish"])
+    builder.add_edge("finish", END)
+    return builder.compile(
+        checkpointer=checkpointer, store=store, cache=cache, name=name
+    )
+
+
+def check_turn(state: MoAState) -> None:
+    """Raise `MoAInputError` unless the conversation ends with a user message."""
+    messages = state.get("messages") or []
+    if not messages:
+        raise MoAInputError(
+            "no messages to answer: invoke the graph with "
+            "{'messages': [('user', 'your question')]}."
+        )
+    last = messages[-1]
+    if not isinstance(last, HumanMessage):
+        raise MoAInputError(
+            f"the last message must be the user's turn, but it is a '{last.type}' "
+            "message. Append the user's next message, e.g. "
+            "{'messages': [('user', 'follow-up question')]}."
+        )
+    if not message_text(last).strip():
+        raise MoAInputError("the user's message is empty: give it some text to answer.")
+
+
+def _build_config(
+    proposers: Sequence[ModelLike | Proposer],
+    *,
+    aggregator: ModelLike | Proposer,
+    residual_model: ModelLike | Proposer | None,
+    max_layers: int,
+    early_stopping: bool,
+    cross_attention: bool,
+    self_attention: bool,
+    residual: bool,
+    prompts: MoAPrompts,
+    temperature: float | None,
+    temperatures: Mapping[Role, float] | None,
+) -> MoAConfig:
+    agents = resolve_agents(proposers)
+    if len(agents) > MAX_AGENTS:
+        raise ValueError(
+            f"{len(agents)} proposers would make {len(agents) ** 2} critique calls "
+            f"per layer; use at most {MAX_AGENTS}."
+        )
+    if isinstance(max_layers, bool) or not isinstance(max_layers, int):
+        raise ValueError(f"`max_layers` must be a whole number, got {max_layers!r}.")
+    if not 1 <= max_layers <= MAX_LAYERS:
+        raise ValueError(
+            f"`max_layers` must be between 1 and {MAX_LAYERS}, got {max_layers}; "
+            "max_layers=1 runs a single layer (no residual agent)."
+        )
+    switches = {
+        "early_stopping": early_stopping,
+        "cross_attention": cross_attention,
+        "self_attention": self_attention,
+        "residual": residual,
+    }
+    for switch, value in switches.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"`{switch}` must be True or False, got {value!r}.")
+    if cross_attention and len(agents) < 2:
+        raise ValueError(
+            "cross-attention needs at least two proposers to critique each other; "
+            "add a proposer or pass cross_attention=False."
+        )
+    if not isinstance(prompts, MoAPrompts):
+        raise ValueError(
+            "`prompts` must be a MoAPrompts; start from DEFAULT_PROMPTS with "
+            "dataclasses.replace(DEFAULT_PROMPTS, summary=...)."
+        )
+    agg = resolve_single(aggregator, "aggregator", "aggregator")
+    res = (
+        agg
+        if residual_model is None
+        else resolve_single(residual_model, "residual_model", "residual")
+    )
+    role_temperatures = _check_temperatures(temperature, temperatures)
+    return MoAConfig(
+        agents=agents,
+        aggregator=agg,
+        residual_agent=res,
+        prompts=prompts,
+        max_layers=max_layers,
+        early_stopping=early_stopping,
+        cross_attention=cross_attention,
+        self_attention=self_attention,
+        residual=residual,
+        temperatures=role_temperatures,
+    )
+
+
+def _check_temperature(value: object, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 <= value <= 2.0
+    ):
+        raise ValueError(f"`{where}` must be a number from 0 to 2, got {value!r}.")
+    return float(value)
+
+
+def _check_temperatures(
+    temperature: float | None, temperatures: Mapping[Role, float] | None
+) -> dict[str, float]:
+    chosen: dict[str, float] = {}
+    if temperature is not None:
+        chosen = dict.fromkeys(ROLES, _check_temperature(temperature, "temperature"))
+    if temperatures is not None:
+        if not isinstance(temperatures, Mapping):
+            raise ValueError(
+                "`temperatures` must map roles to numbers, e.g. "
+                "{'draft': 0.7, 'summary': 0.0}."
+            )
+        unknown = sorted(set(temperatures) - set(ROLES))
+        if unknown:
+            raise ValueError(
+                f"`temperatures` has unknown roles {unknown}; roles are {list(ROLES)}."
+            )
+        for role, value in temperatures.items():
+            chosen[role] = _check_temperature(value, f"temperatures[{role!r}]")
+    return chosen

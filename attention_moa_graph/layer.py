@@ -1,0 +1,194 @@
+"""One Attention-MoA layer as a compiled subgraph.
+
+open -> draft (xN) -> gather_drafts -> cross_attention (xN(N-1)) and
+self_attention (xN), one parallel stage -> gather_critiques -> refine (xN)
+-> gather_refined -> summarize -> [residual, from layer 2 on] -> close.
+Stages switched off at build time are not in the graph; stages switched off
+for one run are skipped by the routers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import RetryPolicy, Send
+
+from attention_moa_graph.config import MoAConfig
+from attention_moa_graph.context import MoAContext
+from attention_moa_graph.nodes import (
+    make_cross_attention_node,
+    make_draft_node,
+    make_refine_node,
+    make_residual_node,
+    make_self_attention_node,
+    make_summarize_node,
+)
+from attention_moa_graph.routing import (
+    fan_out_critiques,
+    fan_out_drafts,
+    fan_out_refinements,
+    is_stop_signal,
+    route_after_summary,
+)
+from attention_moa_graph.state import (
+    LayerInput,
+    LayerOutput,
+    LayerRecord,
+    LayerState,
+)
+from attention_moa_graph.usage import report_calls
+
+LAYER_GRAPH_NAME = "moa_layer"
+# `Callable[..., ...]`: LangGraph injects `runtime` by parameter name.
+NodeFn = Callable[..., dict[str, Any]]
+
+
+def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
+    """Turn a finished layer's state into its record, deciding the stop.
+
+    The layer output is the residual synthesis when there is one, else the
+    summary. A residual reply that is the stop signal stops the loop when
+    early stopping is on; either way it is no answer, so the summary stands.
+    """
+    residual = state.get("residual")
+    signalled = residual is not None and is_stop_signal(residual)
+    stopped = signalled and state["settings"]["early_stopping"]
+    usable = residual is not None and not signalled and bool(residual.strip())
+    critiques = state.get("critiques", {})
+    refined = state.get("refined", {})
+    return LayerRecord(
+        layer=state["layer"],
+        drafts={n: state["drafts"][n] for n in names},
+        critiques={
+            target: {c: critiques[target][c] for c in names if c in critiques[target]}
+            for target in names
+            if target in critiques
+        },
+        refined={n: refined[n] for n in names if n in refined},
+        summary=state["summary"],
+        residual=residual,
+        output=residual if usable and residual is not None else state["summary"],
+        stopped=stopped,
+        usage=report_calls(state["calls"]),
+    )
+
+
+def build_layer(
+    config: MoAConfig, retry_policy: RetryPolicy | None = None
+) -> CompiledStateGraph[LayerState, MoAContext, LayerInput, LayerOutput]:
+    """Compile the subgraph that runs one layer for every agent of `config`."""
+    names = [agent.name for agent in config.agents]
+    builder = StateGraph(
+        LayerState,
+        context_schema=MoAContext,
+        input_schema=LayerInput,
+        output_schema=LayerOutput,
+    )
+
+    def open_layer(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
+        """Announce the layer to stream consumers."""
+        runtime.stream_writer({"event": "layer_start", "layer": state["layer"]})
+        return {}
+
+    def stage_done(stage: str, count: Callable[[LayerState], int]) -> NodeFn:
+        def gather(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
+            runtime.stream_writer(
+                {
+                    "event": "stage_done",
+                    "layer": state["layer"],
+                    "stage": stage,
+                    "results": count(state),
+                    "calls": len(state["calls"]),
+                }
+            )
+            return {}
+
+        return gather
+
+    def drafts(state: LayerState) -> list[Send]:
+        return fan_out_drafts(state, names)
+
+    def critiques(state: LayerState) -> list[Send] | str:
+        return fan_out_critiques(state, names)
+
+    def refinements(state: LayerState) -> list[Send]:
+        return fan_out_refinements(state, names)
+
+    def close(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
+        """Record the layer and decide whether the loop stops here."""
+        record = close_layer(state, names)
+        runtime.stream_writer(
+            {
+                "event": "layer_end",
+                "layer": record["layer"],
+                "stopped": record["stopped"],
+                "calls": record["usage"]["total"]["calls"],
+            }
+        )
+        return {"record": record}
+
+    builder.add_node("open", open_layer)
+    builder.add_node("draft", make_draft_node(config), retry_policy=retry_policy)
+    builder.add_node("gather_drafts", stage_done("draft", lambda s: len(s["drafts"])))
+    critique_targets: list[str] = ["summarize"]
+    if config.cross_attention:
+        builder.add_node(
+            "cross_attention",
+            make_cross_attention_node(config),
+            retry_policy=retry_policy,
+        )
+        builder.add_edge("cross_attention", "gather_critiques")
+        critique_targets.append("cross_attention")
+    if config.self_attention:
+        builder.add_node(
+            "self_attention",
+            make_self_attention_node(config),
+            retry_policy=retry_policy,
+        )
+        builder.add_edge("self_attention", "gather_critiques")
+        critique_targets.append("self_attention")
+    if config.cross_attention or config.self_attention:
+        builder.add_node(
+            "gather_critiques",
+            stage_done("critique", lambda s: sum(map(len, s["critiques"].values()))),
+        )
+        builder.add_node("refine", make_refine_node(config), retry_policy=retry_policy)
+        builder.add_node(
+            "gather_refined", stage_done("refine", lambda s: len(s["refined"]))
+        )
+        builder.add_conditional_edges(
+            "gather_critiques",
+            refinements,
+            ["refine"],
+        )
+        builder.add_edge("refine", "gather_refined")
+        builder.add_edge("gather_refined", "summarize")
+    builder.add_node(
+        "summarize", make_summarize_node(config), retry_policy=retry_policy
+    )
+    builder.add_node("close", close)
+
+    builder.add_edge(START, "open")
+    builder.add_conditional_edges("open", drafts, ["draft"])
+    builder.add_edge("draft", "gather_drafts")
+    builder.add_conditional_edges(
+        "gather_drafts",
+        critiques,
+        critique_targets,
+    )
+    if config.residual and config.max_layers > 1:
+        builder.add_node(
+            "residual", make_residual_node(config), retry_policy=retry_policy
+        )
+        builder.add_conditional_edges(
+            "summarize", route_after_summary, ["residual", "close"]
+        )
+        builder.add_edge("residual", "close")
+    else:
+        builder.add_edge("summarize", "close")
+    builder.add_edge("close", END)
+    return builder.compile(name=LAYER_GRAPH_NAME)

@@ -1,0 +1,147 @@
+"""Pure prompt assembly: from stage inputs to the messages a model receives."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from langchain_core.messages import (
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
+
+from attention_moa_graph.prompts import STOP_SIGNAL, MoAPrompts
+
+NO_HISTORY = "(none: this is the first message of the conversation)"
+
+
+def fence(kind: str, text: str) -> str:
+    """Wrap text in a tag whose name carries a digest of the text.
+
+    The closing tag can only appear inside the text if the text contains its
+    own digest, so a model's output cannot close the fence early and pass the
+    rest of itself off as instructions.
+    """
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    tag = f"{kind}-{digest}"
+    return f"<{tag}>\n{text}\n</{tag}>"
+
+
+def message_text(message: BaseMessage) -> str:
+    """The text of a message, whatever shape its content has."""
+    return str(message.text)
+
+
+def conversation_transcript(messages: Sequence[AnyMessage]) -> str:
+    """Render the turns before the latest user message as a fenced transcript."""
+    earlier = messages[:-1]
+    if not earlier:
+        return NO_HISTORY
+    lines = [f"[{m.type}] {message_text(m)}" for m in earlier]
+    return fence("conversation", "\n\n".join(lines))
+
+
+def latest_question(messages: Sequence[AnyMessage]) -> str:
+    """The latest user message, fenced."""
+    return fence("question", message_text(messages[-1]))
+
+
+def with_instructions(
+    messages: Sequence[AnyMessage], instructions: str
+) -> list[AnyMessage]:
+    """Prepend stage instructions as the system message of the conversation.
+
+    A caller's own system message is kept first and the instructions are added
+    to it, because several providers accept only one leading system message.
+    """
+    if messages and isinstance(messages[0], SystemMessage):
+        first = messages[0]
+        combined = SystemMessage(content=f"{message_text(first)}\n\n{instructions}")
+        return [combined, *messages[1:]]
+    return [SystemMessage(content=instructions), *messages]
+
+
+def build_draft_messages(
+    prompts: MoAPrompts, messages: Sequence[AnyMessage], reference: str | None
+) -> list[AnyMessage]:
+    """Layer 1 drafts see the conversation as is; later ones get a reference."""
+    if reference is None:
+        return list(messages)
+    return with_instructions(
+        messages, prompts.draft.format(reference=fence("reference", reference))
+    )
+
+
+def build_cross_attention_messages(
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    own_answer: str,
+    peer_answer: str,
+) -> list[AnyMessage]:
+    """Critic j sees the conversation, its own draft and its target's draft only."""
+    text = prompts.cross_attention.format(
+        conversation=conversation_transcript(messages),
+        question=latest_question(messages),
+        own_answer=fence("own-answer", own_answer),
+        peer_answer=fence("peer-answer", peer_answer),
+    )
+    return [HumanMessage(content=text)]
+
+
+def build_self_attention_messages(
+    prompts: MoAPrompts, messages: Sequence[AnyMessage], own_answer: str
+) -> list[AnyMessage]:
+    """Agent i sees the conversation and its own draft."""
+    text = prompts.self_attention.format(
+        conversation=conversation_transcript(messages),
+        question=latest_question(messages),
+        own_answer=fence("own-answer", own_answer),
+    )
+    return [HumanMessage(content=text)]
+
+
+def build_refine_messages(
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    draft: str,
+    suggestions: Sequence[str],
+) -> list[AnyMessage]:
+    """Agent i sees its draft and the suggestions addressed to it, unattributed."""
+    listed = "\n\n".join(
+        fence(f"suggestion-{index}", text)
+        for index, text in enumerate(suggestions, start=1)
+    )
+    instructions = prompts.refine.format(
+        own_answer=fence("own-answer", draft),
+        suggestions=listed or "(no suggestions were made)",
+    )
+    return with_instructions(messages, instructions)
+
+
+def build_summary_messages(
+    prompts: MoAPrompts, messages: Sequence[AnyMessage], answers: Sequence[str]
+) -> list[AnyMessage]:
+    """The summary agent sees the answers anonymously, then the conversation."""
+    listed = "\n\n".join(fence("candidate", text) for text in answers)
+    return with_instructions(messages, prompts.summary.format(responses=listed))
+
+
+def build_residual_messages(
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    rounds: Sequence[str],
+    early_stopping: bool,
+) -> list[AnyMessage]:
+    """The residual agent sees every earlier layer output plus the new summary."""
+    listed = "\n\n".join(
+        fence(f"round-{index}", text) for index, text in enumerate(rounds, start=1)
+    )
+    if early_stopping:
+        instructions = prompts.residual_early_stop.format(
+            rounds=listed, stop_signal=STOP_SIGNAL
+        )
+    else:
+        instructions = prompts.residual.format(rounds=listed)
+    return with_instructions(messages, instructions)

@@ -1,0 +1,183 @@
+"""Model specs: `Proposer`, `ModelLike` and lazy `"provider:model"` resolution."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Union
+
+from langchain_core.language_models import BaseChatModel
+
+ModelLike = Union[str, BaseChatModel]  # noqa: UP007 - a runtime alias, also on 3.10
+"""A chat model instance, or a `"provider:model"` string (`"openai:gpt-4.1-mini"`)."""
+
+DEMO_PREFIX = "demo:"
+"""Prefix of the built-in offline provider (`"demo:alpha"`): deterministic, no keys."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Proposer:
+    """A named collaborative agent.
+
+    Attributes:
+        name: Key of this agent in every per-agent dict of the state and in the
+            `moa_agent` metadata of its calls. Letters, digits, `_`, `.` and `-`.
+        model: The agent's chat model, or a `"provider:model"` string.
+    """
+
+    name: str
+    model: ModelLike
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A validated agent: a unique name and a lazily resolved model."""
+
+    name: str
+    model: LazyModel
+
+
+@dataclass(eq=False)
+class LazyModel:
+    """A chat model that is built on first use, so building a graph needs no keys."""
+
+    spec: ModelLike
+    _resolved: BaseChatModel | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def label(self) -> str:
+        """A short human-readable description of the model."""
+        if isinstance(self.spec, str):
+            return self.spec
+        name = getattr(self.spec, "model_name", None) or getattr(
+            self.spec, "model", None
+        )
+        return str(name) if isinstance(name, str) else type(self.spec).__name__
+
+    def get(self) -> BaseChatModel:
+        """Return the chat model, building it from its spec the first time."""
+        if self._resolved is None:
+            with self._lock:
+                if self._resolved is None:
+                    self._resolved = _build(self.spec)
+        return self._resolved
+
+
+def _build(spec: ModelLike) -> BaseChatModel:
+    if isinstance(spec, BaseChatModel):
+        return spec
+    if spec.startswith(DEMO_PREFIX):
+        from attention_moa_graph.demo import demo_model
+
+        return demo_model(spec[len(DEMO_PREFIX) :])
+    from langchain.chat_models import init_chat_model
+
+    return init_chat_model(spec)
+
+
+def check_model_spec(spec: object, where: str) -> ModelLike:
+    """Validate a model spec at build time without needing provider credentials.
+
+    Raises:
+        ValueError: If the spec is neither a chat model nor a resolvable
+            `"provider:model"` string, or its integration package is missing.
+    """
+    if isinstance(spec, BaseChatModel):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(
+            f"{where}: expected a chat model instance or a 'provider:model' string "
+            f"such as 'openai:gpt-4.1-mini' or 'demo:alpha', got {spec!r}."
+        )
+    if spec.startswith(DEMO_PREFIX):
+        if not spec[len(DEMO_PREFIX) :].strip():
+            raise ValueError(
+                f"{where}: a demo model needs a name after the prefix, "
+                f"e.g. 'demo:alpha'; got {spec!r}."
+            )
+        return spec
+    from langchain.chat_models import init_chat_model
+
+    # Constructing the model is the only public way to ask LangChain whether it
+    # knows the provider. Unknown providers raise ValueError and missing
+    # integrations ImportError; anything else (usually missing credentials) is
+    # left for the first call, so building never needs a key.
+    try:
+        init_chat_model(spec)
+    except ImportError as exc:
+        raise ValueError(
+            f"{where}: the integration package for {spec!r} is not installed "
+            f"({exc}). Install it, e.g. `pip install 'attention-moa-graph[openai]'`."
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(
+            f"{where}: cannot resolve model {spec!r}. Use 'provider:model' with a "
+            "provider LangChain knows (e.g. 'openai:gpt-4.1-mini', "
+            "'anthropic:claude-sonnet-4-5'), 'demo:<name>' for the offline demo, "
+            f"or pass a chat model instance. Details: {exc}"
+        ) from exc
+    except Exception:  # credentials are checked at call time
+        pass
+    return spec
+
+
+def resolve_agents(
+    proposers: Sequence[ModelLike | Proposer] | object,
+) -> tuple[Agent, ...]:
+    """Turn the `proposers` argument into named agents, validating it."""
+    if isinstance(proposers, (str, BaseChatModel, Proposer)) or not isinstance(
+        proposers, Sequence
+    ):
+        raise ValueError(
+            "`proposers` must be a list of chat models, 'provider:model' strings or "
+            f"Proposer objects, got {type(proposers).__name__}. "
+            "Wrap a single model in a list: proposers=[model]."
+        )
+    if not proposers:
+        raise ValueError(
+            "`proposers` is empty: pass at least one model, e.g. "
+            "proposers=['openai:gpt-4.1-mini', 'anthropic:claude-sonnet-4-5']."
+        )
+    agents: list[Agent] = []
+    for index, item in enumerate(proposers):
+        where = f"proposers[{index}]"
+        if isinstance(item, Proposer):
+            name = check_agent_name(item.name, where)
+            spec = check_model_spec(item.model, where)
+        else:
+            name = f"proposer_{index}"
+            spec = check_model_spec(item, where)
+        agents.append(Agent(name, LazyModel(spec)))
+    names = [agent.name for agent in agents]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(
+            f"proposer names must be unique, but {duplicates} appear more than once; "
+            "give each one its own name with Proposer(name=..., model=...)."
+        )
+    return tuple(agents)
+
+
+def resolve_single(spec: ModelLike | Proposer, where: str, default_name: str) -> Agent:
+    """Resolve the aggregator or residual model into an `Agent`."""
+    if isinstance(spec, Proposer):
+        return Agent(
+            check_agent_name(spec.name, where),
+            LazyModel(check_model_spec(spec.model, where)),
+        )
+    return Agent(default_name, LazyModel(check_model_spec(spec, where)))
+
+
+def check_agent_name(name: object, where: str) -> str:
+    """Validate an agent name (it keys state dicts and trace metadata)."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            f"{where}: invalid agent name {name!r}. Use 1-64 letters, digits, '_', "
+            "'.' or '-', starting with a letter or digit, e.g. Proposer(name='gpt4')."
+        )
+    return name

@@ -1,0 +1,235 @@
+"""The model-calling nodes of a layer, each with a sync and an async path.
+
+Every node is a `RunnableLambda(sync, afunc=async)` so that both
+`graph.invoke` and `graph.ainvoke` work. A node plans its call from its input
+(pure), makes one model call tagged with the `moa_*` metadata, and writes the
+reply under its agent's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import merge_configs
+
+from attention_moa_graph.config import MoAConfig
+from attention_moa_graph.messages import (
+    build_cross_attention_messages,
+    build_draft_messages,
+    build_refine_messages,
+    build_residual_messages,
+    build_self_attention_messages,
+    build_summary_messages,
+)
+from attention_moa_graph.models import Agent
+from attention_moa_graph.state import (
+    CallRecord,
+    CritiqueTask,
+    DraftTask,
+    LayerState,
+    RefineTask,
+    Role,
+)
+
+Input = TypeVar("Input", bound=Mapping[str, Any])
+Update = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One planned model call: who makes it, in which role, with what prompt."""
+
+    role: Role
+    agent: Agent
+    layer: int
+    messages: list[AnyMessage]
+    temperature: float | None = None
+    target: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """The `moa_*` run metadata that callbacks and LangSmith see."""
+        metadata: dict[str, Any] = {
+            "moa_layer": self.layer,
+            "moa_role": self.role,
+            "moa_agent": self.agent.name,
+        }
+        if self.target is not None:
+            metadata["moa_target"] = self.target
+        return metadata
+
+    def run_config(self, config: RunnableConfig) -> RunnableConfig:
+        """The node's config plus this call's metadata and run name."""
+        name = f"{self.role}:{self.agent.name}"
+        if self.target is not None:
+            name += f"->{self.target}"
+        return merge_configs(config, {"metadata": self.metadata(), "run_name": name})
+
+    def kwargs(self) -> dict[str, Any]:
+        """Call-time model parameters."""
+        return {} if self.temperature is None else {"temperature": self.temperature}
+
+    def record(self, reply: BaseMessage) -> CallRecord:
+        """What the call cost, for the usage report."""
+        usage = reply.usage_metadata if isinstance(reply, AIMessage) else None
+        return CallRecord(
+            role=self.role,
+            agent=self.agent.name,
+            input_tokens=usage["input_tokens"] if usage else 0,
+            output_tokens=usage["output_tokens"] if usage else 0,
+            total_tokens=usage["total_tokens"] if usage else 0,
+        )
+
+
+def model_node(
+    name: str,
+    plan: Callable[[Input], ModelCall],
+    write: Callable[[Input, str], Update],
+) -> RunnableLambda[Input, Update]:
+    """Wrap a planned model call as a node with sync and async paths."""
+
+    def finish(task: Input, call: ModelCall, reply: BaseMessage) -> Update:
+        return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
+
+    def run(task: Input, config: RunnableConfig) -> Update:
+        call = plan(task)
+        reply = call.agent.model.get().invoke(
+            call.messages, call.run_config(config), **call.kwargs()
+        )
+        return finish(task, call, reply)
+
+    async def arun(task: Input, config: RunnableConfig) -> Update:
+        call = plan(task)
+        reply = await call.agent.model.get().ainvoke(
+            call.messages, call.run_config(config), **call.kwargs()
+        )
+        return finish(task, call, reply)
+
+    return RunnableLambda(run, afunc=arun, name=name)
+
+
+def make_draft_node(config: MoAConfig) -> RunnableLambda[DraftTask, Update]:
+    """Agent i drafts an answer (with the previous layer's output as reference)."""
+
+    def plan(task: DraftTask) -> ModelCall:
+        return ModelCall(
+            role="draft",
+            agent=config.agent(task["agent"]),
+            layer=task["layer"],
+            messages=build_draft_messages(
+                config.prompts, task["messages"], task["reference"]
+            ),
+            temperature=task["temperature"],
+        )
+
+    return model_node(
+        "draft", plan, lambda task, text: {"drafts": {task["agent"]: text}}
+    )
+
+
+def _write_critique(task: CritiqueTask, text: str) -> Update:
+    return {"critiques": {task["target"]: {task["critic"]: text}}}
+
+
+def make_cross_attention_node(
+    config: MoAConfig,
+) -> RunnableLambda[CritiqueTask, Update]:
+    """Critic j writes suggestions for agent i's draft, seeing only the two drafts."""
+
+    def plan(task: CritiqueTask) -> ModelCall:
+        return ModelCall(
+            role="cross_attention",
+            agent=config.agent(task["critic"]),
+            layer=task["layer"],
+            messages=build_cross_attention_messages(
+                config.prompts,
+                task["messages"],
+                task["own_answer"],
+                task["target_answer"],
+            ),
+            temperature=task["temperature"],
+            target=task["target"],
+        )
+
+    return model_node("cross_attention", plan, _write_critique)
+
+
+def make_self_attention_node(
+    config: MoAConfig,
+) -> RunnableLambda[CritiqueTask, Update]:
+    """Agent i writes suggestions for its own draft."""
+
+    def plan(task: CritiqueTask) -> ModelCall:
+        return ModelCall(
+            role="self_attention",
+            agent=config.agent(task["critic"]),
+            layer=task["layer"],
+            messages=build_self_attention_messages(
+                config.prompts, task["messages"], task["own_answer"]
+            ),
+            temperature=task["temperature"],
+        )
+
+    return model_node("self_attention", plan, _write_critique)
+
+
+def make_refine_node(config: MoAConfig) -> RunnableLambda[RefineTask, Update]:
+    """Agent i rewrites its draft from the suggestions addressed to it."""
+
+    def plan(task: RefineTask) -> ModelCall:
+        return ModelCall(
+            role="refine",
+            agent=config.agent(task["agent"]),
+            layer=task["layer"],
+            messages=build_refine_messages(
+                config.prompts, task["messages"], task["draft"], task["suggestions"]
+            ),
+            temperature=task["temperature"],
+        )
+
+    return model_node(
+        "refine", plan, lambda task, text: {"refined": {task["agent"]: text}}
+    )
+
+
+def make_summarize_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]:
+    """The summary agent merges the refined answers (the drafts in plain MoA)."""
+    names = [agent.name for agent in config.agents]
+
+    def plan(state: LayerState) -> ModelCall:
+        answers = state.get("refined") or state["drafts"]
+        return ModelCall(
+            role="summary",
+            agent=config.aggregator,
+            layer=state["layer"],
+            messages=build_summary_messages(
+                config.prompts, state["messages"], [answers[n] for n in names]
+            ),
+            temperature=state["settings"]["temperatures"].get("summary"),
+        )
+
+    return model_node("summarize", plan, lambda state, text: {"summary": text})
+
+
+def make_residual_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]:
+    """The residual agent synthesises all layer outputs so far, or says stop."""
+
+    def plan(state: LayerState) -> ModelCall:
+        settings = state["settings"]
+        return ModelCall(
+            role="residual",
+            agent=config.residual_agent,
+            layer=state["layer"],
+            messages=build_residual_messages(
+                config.prompts,
+                state["messages"],
+                [*state["history"], state["summary"]],
+                early_stopping=settings["early_stopping"],
+            ),
+            temperature=settings["temperatures"].get("residual"),
+        )
+
+    return model_node("residual", plan, lambda state, text: {"residual": text})

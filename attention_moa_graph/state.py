@@ -1,0 +1,200 @@
+"""Graph state: the public input/output schemas, layer-private state and reducers."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import NotRequired, TypedDict
+
+Role = Literal[
+    "draft", "cross_attention", "self_attention", "refine", "summary", "residual"
+]
+"""The `moa_role` of a model call."""
+
+ROLES: tuple[Role, ...] = (
+    "draft",
+    "cross_attention",
+    "self_attention",
+    "refine",
+    "summary",
+    "residual",
+)
+
+StopReason = Literal["early_stop", "max_layers"]
+
+
+class TokenUsage(TypedDict):
+    """Calls and tokens, summed over some set of model calls."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class UsageReport(TypedDict):
+    """Token usage broken down by role and by agent."""
+
+    total: TokenUsage
+    """Every call counted once."""
+    by_role: dict[str, TokenUsage]
+    """Keyed by `moa_role` (`draft`, `cross_attention`, ...)."""
+    by_agent: dict[str, TokenUsage]
+    """Keyed by agent name: proposers, then the aggregator (and residual agent)."""
+
+
+class CallRecord(TypedDict):
+    """One model call, as recorded by the node that made it."""
+
+    role: Role
+    agent: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class LayerRecord(TypedDict):
+    """What one layer did; appended to `layers` when the layer ends."""
+
+    layer: int
+    """The layer's number, from 1."""
+    drafts: dict[str, str]
+    """Agent name -> its draft."""
+    critiques: dict[str, dict[str, str]]
+    """Target -> critic -> suggestions; critic == target is self-attention."""
+    refined: dict[str, str]
+    """Agent name -> its refined answer (empty when both attentions are off)."""
+    summary: str
+    """The summary agent's merge of the refined answers (`s_k`)."""
+    residual: str | None
+    """The residual agent's raw reply, or None when no residual call was made."""
+    output: str
+    """The layer's output `o_k`: the residual synthesis, else the summary."""
+    stopped: bool
+    """True when the residual agent gave the stop signal and the loop ended here."""
+    usage: UsageReport
+    """Calls and tokens of this layer."""
+
+
+def merge_dicts(left: dict[str, str], right: dict[str, str]) -> dict[str, str]:
+    """Merge per-agent results written by parallel branches."""
+    return {**left, **right}
+
+
+def merge_critiques(
+    left: dict[str, dict[str, str]], right: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Merge target -> critic -> suggestion maps written by parallel critics."""
+    merged = {target: dict(by_critic) for target, by_critic in left.items()}
+    for target, by_critic in right.items():
+        merged.setdefault(target, {}).update(by_critic)
+    return merged
+
+
+class MoAInput(TypedDict):
+    """What a run takes: the conversation, whose last message is the user's turn."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """LangChain messages or `(role, content)` tuples; appended to the thread."""
+
+
+class MoAOutput(TypedDict):
+    """What a run returns."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation, ending with the ensemble's `AIMessage`."""
+    final_answer: str
+    """The text of that final message."""
+    stop_reason: StopReason
+    """`early_stop` when the residual agent stopped the loop, else `max_layers`."""
+    layers: list[LayerRecord]
+    """One record per layer run for the latest user turn."""
+    usage: UsageReport
+    """Calls and tokens of the latest user turn, by role and by agent."""
+
+
+class RunSettings(TypedDict):
+    """The knobs in force for one run: the built values narrowed by `MoAContext`."""
+
+    max_layers: int
+    early_stopping: bool
+    cross_attention: bool
+    self_attention: bool
+    residual: bool
+    temperatures: dict[str, float]
+    """`moa_role` -> temperature; a role not listed uses the model's own setting."""
+
+
+class MoAState(MoAInput, MoAOutput):
+    """The full state of the outer graph."""
+
+    settings: RunSettings
+    """Written once per user turn by `prepare`; read by every layer."""
+
+
+class LayerInput(TypedDict):
+    """What the layer subgraph receives from the outer loop."""
+
+    messages: list[AnyMessage]
+    layer: int
+    history: list[str]
+    """Outputs of the earlier layers of this turn, oldest first."""
+    settings: RunSettings
+
+
+class LayerOutput(TypedDict):
+    """What the layer subgraph returns to the outer loop."""
+
+    record: LayerRecord
+
+
+class LayerState(TypedDict):
+    """The layer subgraph's own state; discarded when the layer ends."""
+
+    messages: list[AnyMessage]
+    layer: int
+    history: list[str]
+    settings: RunSettings
+    drafts: Annotated[dict[str, str], merge_dicts]
+    critiques: Annotated[dict[str, dict[str, str]], merge_critiques]
+    refined: Annotated[dict[str, str], merge_dicts]
+    summary: str
+    residual: NotRequired[str]
+    calls: Annotated[list[CallRecord], operator.add]
+    record: LayerRecord
+
+
+class DraftTask(TypedDict):
+    """`Send` payload of one draft."""
+
+    agent: str
+    layer: int
+    messages: list[AnyMessage]
+    reference: str | None
+    temperature: float | None
+
+
+class CritiqueTask(TypedDict):
+    """`Send` payload of one critique; `critic == target` for self-attention."""
+
+    critic: str
+    target: str
+    layer: int
+    messages: list[AnyMessage]
+    own_answer: str
+    target_answer: str
+    temperature: float | None
+
+
+class RefineTask(TypedDict):
+    """`Send` payload of one refinement."""
+
+    agent: str
+    layer: int
+    messages: list[AnyMessage]
+    draft: str
+    suggestions: list[str]
+    temperature: float | None

@@ -1,0 +1,247 @@
+"""A deterministic fake chat model for tests, notebooks and offline demos.
+
+`ScriptedChatModel` answers with `reply(messages)`, a function of the prompt
+only, never of call order: that keeps it correct under LangGraph's parallel
+`Send` fan-out, where the order of calls is not fixed.
+
+Example:
+    >>> from attention_moa_graph.testing import ScriptedChatModel
+    >>> model = ScriptedChatModel(reply=lambda messages: "42")
+    >>> model.invoke("What is six times seven?").content
+    '42'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import PrivateAttr
+
+__all__ = ["ReplyFn", "ScriptedCall", "ScriptedChatModel", "count_tokens"]
+
+ReplyFn = Callable[[Sequence[BaseMessage]], str]
+"""Maps the prompt's messages to the reply text. Must not depend on call order."""
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    """One recorded call: the prompt and the run metadata it carried."""
+
+    messages: tuple[BaseMessage, ...]
+    metadata: dict[str, Any]
+    reply: str
+
+    @property
+    def prompt(self) -> str:
+        """All message texts joined, for `in` checks in tests."""
+        return "\n".join(m.text for m in self.messages)
+
+
+def count_tokens(text: str) -> int:
+    """Count whitespace-separated words: the fake's notion of a token."""
+    return len(text.split())
+
+
+def _default_reply(name: str) -> ReplyFn:
+    def reply(messages: Sequence[BaseMessage]) -> str:
+        digest = hashlib.sha256(
+            "\n".join(f"{m.type}:{m.text}" for m in messages).encode()
+        ).hexdigest()[:8]
+        return f"{name} reply {digest}"
+
+    return reply
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Chat model whose reply is a pure function of its input messages.
+
+    Attributes:
+        reply: The function from messages to reply text. Defaults to a short text
+            naming the model plus a hash of the prompt.
+        model_name: Reported in `response_metadata["model_name"]` (the key
+            LangChain's usage callback counts by).
+        latency: Seconds to wait before answering (`asyncio.sleep` on the async
+            path, so parallel calls overlap).
+        chunk_size: Words per chunk when streaming.
+        calls: Every call made, with its prompt and `moa_*` run metadata.
+        peak_in_flight: The largest number of calls that were running at once.
+    """
+
+    reply: ReplyFn | None = None
+    model_name: str = "scripted"
+    latency: float = 0.0
+    chunk_size: int = 1
+
+    _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _in_flight: int = PrivateAttr(default=0)
+    _peak: int = PrivateAttr(default=0)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    @property
+    def calls(self) -> list[ScriptedCall]:
+        """A copy of the calls recorded so far."""
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The largest number of calls that were in progress at the same time."""
+        return self._peak
+
+    def reset(self) -> None:
+        """Forget recorded calls and the in-flight peak."""
+        with self._lock:
+            self._calls.clear()
+            self._peak = self._in_flight
+
+    def _answer(
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    ) -> tuple[str, UsageMetadata]:
+        text = (self.reply or _default_reply(self.model_name))(messages)
+        metadata = dict(run_manager.metadata) if run_manager else {}
+        prompt_tokens = sum(count_tokens(m.text) for m in messages)
+        output_tokens = count_tokens(text)
+        usage = UsageMetadata(
+            input_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            total_tokens=prompt_tokens + output_tokens,
+        )
+        with self._lock:
+            self._calls.append(ScriptedCall(tuple(messages), metadata, text))
+        return text, usage
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _message(self, text: str, usage: UsageMetadata) -> AIMessage:
+        return AIMessage(
+            content=text,
+            usage_metadata=usage,
+            response_metadata={
+                "model_name": self.model_name,
+                "model_provider": "scripted",
+            },
+        )
+
+    def _chunks(self, text: str, usage: UsageMetadata) -> Iterator[ChatGenerationChunk]:
+        words = text.split(" ")
+        step = max(1, self.chunk_size)
+        pieces = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=piece if index == 0 else " " + piece,
+                    usage_metadata=usage if last else None,
+                    response_metadata=(
+                        {"model_name": self.model_name, "model_provider": "scripted"}
+                        if last
+                        else {}
+                    ),
+                    chunk_position="last" if last else None,
+                )
+            )
+
+    def _answer_now(
+        self, messages: list[BaseMessage], run_manager: CallbackManagerForLLMRun | None
+    ) -> tuple[str, UsageMetadata]:
+        self._enter()
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self._answer(messages, run_manager)
+        finally:
+            self._leave()
+
+    async def _answer_later(
+        self,
+        messages: list[BaseMessage],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> tuple[str, UsageMetadata]:
+        self._enter()
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return self._answer(messages, run_manager)
+        finally:
+            self._leave()
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text, usage = self._answer_now(messages, run_manager)
+        return ChatResult(
+            generations=[ChatGeneration(message=self._message(text, usage))]
+        )
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text, usage = await self._answer_later(messages, run_manager)
+        return ChatResult(
+            generations=[ChatGeneration(message=self._message(text, usage))]
+        )
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        text, usage = self._answer_now(messages, run_manager)
+        for chunk in self._chunks(text, usage):
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        text, usage = await self._answer_later(messages, run_manager)
+        for chunk in self._chunks(text, usage):
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk

@@ -1,0 +1,65 @@
+"""Shared fixtures: no provider keys, no tracing, and helpers to observe calls."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+
+PROVIDER_KEYS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GOOGLE_API_KEY",
+    "MISTRAL_API_KEY",
+    "LANGSMITH_API_KEY",
+    "LANGCHAIN_API_KEY",
+    "ATTENTION_MOA_PROPOSERS",
+    "ATTENTION_MOA_AGGREGATOR",
+    "ATTENTION_MOA_MAX_LAYERS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_keys_no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that builds a real provider client by mistake fails loudly."""
+    for key in PROVIDER_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class CallLog(BaseCallbackHandler):
+    """Records the `moa_*` metadata of every chat model call, as a tracer sees it."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, metadata: Any = None, **kwargs: Any
+    ) -> None:
+        moa = {k: v for k, v in (metadata or {}).items() if k.startswith("moa_")}
+        params = kwargs.get("invocation_params") or {}
+        if "temperature" in params:
+            moa["temperature"] = params["temperature"]
+        with self._lock:
+            self.calls.append(moa)
+
+    def count(self, **where: Any) -> int:
+        return sum(all(c.get(k) == v for k, v in where.items()) for c in self.calls)
+
+    def by_layer_and_role(self) -> Counter[tuple[int, str]]:
+        return Counter((c["moa_layer"], c["moa_role"]) for c in self.calls)
+
+
+@pytest.fixture
+def call_log() -> CallLog:
+    return CallLog()

@@ -1,0 +1,44 @@
+"""Builders for tests: named fake agents and scripted aggregators."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from langchain_core.messages import BaseMessage
+
+from attention_moa_graph import STOP_SIGNAL, Proposer
+from attention_moa_graph.testing import ReplyFn, ScriptedChatModel
+
+
+def fake_agents(names: Sequence[str], latency: float = 0.0) -> list[Proposer]:
+    """One fake model per agent, so every agent's replies are distinct."""
+    return [
+        Proposer(name, ScriptedChatModel(model_name=name, latency=latency))
+        for name in names
+    ]
+
+
+def prompt_text(messages: Sequence[BaseMessage]) -> str:
+    return "\n".join(str(m.text) for m in messages)
+
+
+def rounds_shown(messages: Sequence[BaseMessage]) -> int:
+    """How many historical rounds a residual prompt lists."""
+    return len(set(re.findall(r"<round-(\d+)-", prompt_text(messages))))
+
+
+def is_residual_prompt(messages: Sequence[BaseMessage]) -> bool:
+    return rounds_shown(messages) > 0
+
+
+def aggregator_stopping_at(layer: int, reply_otherwise: str = "") -> ReplyFn:
+    """An aggregator whose residual reply is the stop signal from `layer` on."""
+
+    def reply(messages: Sequence[BaseMessage]) -> str:
+        if is_residual_prompt(messages) and rounds_shown(messages) >= layer:
+            return STOP_SIGNAL
+        digest = abs(hash(prompt_text(messages))) % 10**8
+        return reply_otherwise or f"aggregate {digest}"
+
+    return reply

@@ -1,0 +1,122 @@
+"""Call counts per role and layer: N² + 2N + 1, plus one residual call from layer 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from attention_moa_graph import create_attention_moa
+from attention_moa_graph.testing import ScriptedChatModel, count_tokens
+from tests.helpers import fake_agents
+
+pytestmark = pytest.mark.anyio
+
+
+def expected_per_layer(n: int, layer: int) -> dict[str, int]:
+    counts = {
+        "draft": n,
+        "cross_attention": n * (n - 1),
+        "self_attention": n,
+        "refine": n,
+        "summary": 1,
+    }
+    if layer > 1:
+        counts["residual"] = 1
+    return {role: c for role, c in counts.items() if c}
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+async def test_each_layer_makes_the_papers_calls(n, layers, call_log):
+    names = [f"agent_{i}" for i in range(n)]
+    graph = create_attention_moa(
+        fake_agents(names),
+        aggregator=ScriptedChatModel(model_name="agg"),
+        max_layers=layers,
+    )
+    result = await graph.ainvoke(
+        {"messages": [("user", "What is 2 + 2?")]}, {"callbacks": [call_log]}
+    )
+
+    assert len(result["layers"]) == layers
+    assert result["stop_reason"] == "max_layers"
+    seen = call_log.by_layer_and_role()
+    for layer in range(1, layers + 1):
+        per_layer = {role: c for (lay, role), c in seen.items() if lay == layer}
+        assert per_layer == expected_per_layer(n, layer)
+        assert sum(per_layer.values()) == n * n + 2 * n + 1 + (layer > 1)
+    total = sum(n * n + 2 * n + 1 + (layer > 1) for layer in range(1, layers + 1))
+    assert len(call_log.calls) == total
+    assert result["usage"]["total"]["calls"] == total
+
+
+async def test_every_agent_critiques_every_peer_exactly_once(call_log):
+    names = ["a", "b", "c", "d"]
+    graph = create_attention_moa(
+        fake_agents(names), aggregator="demo:chair", max_layers=1
+    )
+    await graph.ainvoke({"messages": [("user", "hi")]}, {"callbacks": [call_log]})
+
+    pairs = sorted(
+        (c["moa_agent"], c["moa_target"])
+        for c in call_log.calls
+        if c["moa_role"] == "cross_attention"
+    )
+    assert pairs == sorted((x, y) for x in names for y in names if x != y)
+    selves = sorted(
+        c["moa_agent"] for c in call_log.calls if c["moa_role"] == "self_attention"
+    )
+    assert selves == names
+    assert all(
+        "moa_target" not in c
+        for c in call_log.calls
+        if c["moa_role"] != "cross_attention"
+    )
+
+
+async def test_calls_carry_layer_role_and_agent_metadata(call_log):
+    graph = create_attention_moa(
+        fake_agents(["x", "y"]),
+        aggregator=ScriptedChatModel(model_name="boss"),
+        max_layers=2,
+    )
+    await graph.ainvoke({"messages": [("user", "hi")]}, {"callbacks": [call_log]})
+
+    for call in call_log.calls:
+        assert isinstance(call["moa_layer"], int) and call["moa_layer"] in (1, 2)
+        assert call["moa_role"] in {
+            "draft",
+            "cross_attention",
+            "self_attention",
+            "refine",
+            "summary",
+            "residual",
+        }
+        expected_agents = (
+            {"aggregator"}
+            if call["moa_role"] in ("summary", "residual")
+            else {"x", "y"}
+        )
+        assert call["moa_agent"] in expected_agents
+
+
+async def test_usage_report_sums_the_models_token_counts():
+    names = ["a", "b", "c"]
+    agents = fake_agents(names)
+    aggregator = ScriptedChatModel(model_name="agg")
+    graph = create_attention_moa(agents, aggregator=aggregator, max_layers=2)
+    result = await graph.ainvoke({"messages": [("user", "Explain tides.")]})
+
+    usage = result["usage"]
+    every_call = [c for p in agents for c in p.model.calls] + aggregator.calls
+    expected_out = sum(count_tokens(c.reply) for c in every_call)
+    expected_in = sum(count_tokens(m.text) for c in every_call for m in c.messages)
+    assert usage["total"]["calls"] == len(every_call) == 33
+    assert usage["total"]["output_tokens"] == expected_out
+    assert usage["total"]["input_tokens"] == expected_in
+    assert (
+        usage["by_agent"]["a"]["calls"] == len(agents[0].model.calls) == 2 * (1 + 3 + 1)
+    )
+    assert usage["by_agent"]["aggregator"]["calls"] == 3
+    assert usage["by_role"]["cross_attention"]["calls"] == 12
+    assert sum(u["calls"] for u in usage["by_role"].values()) == 33
+    assert [layer["usage"]["total"]["calls"] for layer in result["layers"]] == [16, 17]

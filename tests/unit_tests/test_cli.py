@@ -1,0 +1,62 @@
+"""The `attention-moa ask` command on the offline demo models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from attention_moa_graph.cli import main
+
+
+def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
+    assert main(["ask", "Why is the sky blue?"]) == 0
+    out = capsys.readouterr().out
+    assert "offline demo models" in out and "openai:gpt-4.1-mini" in out
+    for layer in (1, 2, 3):
+        assert f"layer {layer}" in out
+    assert "critiques: 9 done" in out
+    assert "residual agent: stop" in out
+    assert "Chair's summary of 3 answers" in out
+    assert "3 layers (stopped early by the residual agent), 50 model calls" in out
+
+
+def test_ask_json_returns_the_layer_records(capsys):
+    assert main(["ask", "hello", "--json", "-l", "2", "--no-self-attention"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["stop_reason"] == "max_layers"
+    assert [r["layer"] for r in payload["layers"]] == [1, 2]
+    assert sorted(payload["layers"][0]["drafts"]) == ["alpha", "beta", "gamma"]
+    assert payload["usage"]["total"]["calls"] == (3 + 6 + 3 + 1) * 2 + 1
+    assert "self_attention" not in payload["usage"]["by_role"]
+
+
+def test_ask_with_named_demo_proposers_and_aggregator(capsys):
+    code = main(
+        ["ask", "q", "--json", "-p", "x=demo:one", "-p", "demo:two", "-a", "demo:lead"]
+    )
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert sorted(payload["layers"][0]["drafts"]) == ["two", "x"]
+    assert payload["final_answer"].startswith("Lead's")
+
+
+def test_ask_reports_a_bad_configuration_as_an_error(capsys):
+    assert main(["ask", "q", "-p", "demo:only"]) == 2
+    assert "cross_attention=False" in capsys.readouterr().err
+
+
+def test_the_installed_command_runs():
+    exe = shutil.which("attention-moa", path=os.path.dirname(sys.executable))
+    assert exe, "the console script is installed with the package"
+    done = subprocess.run(
+        [exe, "ask", "What is MoA?", "--layers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 layer (ran every layer), 16 model calls" in done.stdout

@@ -1,0 +1,150 @@
+"""The residual agent's stop signal: parsed strictly, and acted on as the paper does."""
+
+from __future__ import annotations
+
+import pytest
+
+from attention_moa_graph import STOP_SIGNAL, create_attention_moa, is_stop_signal
+from attention_moa_graph.testing import ScriptedChatModel
+from tests.helpers import aggregator_stopping_at, fake_agents, is_residual_prompt
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        STOP_SIGNAL,
+        f"  {STOP_SIGNAL}\n",
+        STOP_SIGNAL.lower(),
+        STOP_SIGNAL.title(),
+        f"**{STOP_SIGNAL}**",
+        f"_{STOP_SIGNAL}_",
+        f"`{STOP_SIGNAL}`",
+        f"{STOP_SIGNAL}.",
+        f'"{STOP_SIGNAL}"',
+        f"[{STOP_SIGNAL}]!",
+        f"*** {STOP_SIGNAL} ***",
+        f"«{STOP_SIGNAL}»",
+    ],
+)
+def test_the_signal_itself_is_a_stop(reply):
+    assert is_stop_signal(reply)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        "   ",
+        f"The latest round adds nothing. {STOP_SIGNAL}",
+        f"{STOP_SIGNAL} because round 3 repeats round 2",
+        f"I will not reply {STOP_SIGNAL}; here is the answer: 42.",
+        f"Final answer:\n\n{STOP_SIGNAL}\n\nActually, the answer is 7.",
+        STOP_SIGNAL.replace("_", " "),
+        f"{STOP_SIGNAL}{STOP_SIGNAL}",
+        "STOP",
+        "no further improvement",
+    ],
+)
+def test_text_that_mentions_the_signal_is_not_a_stop(reply):
+    assert not is_stop_signal(reply)
+
+
+def agg_model(stop_at: int, otherwise: str = "") -> ScriptedChatModel:
+    return ScriptedChatModel(
+        model_name="agg", reply=aggregator_stopping_at(stop_at, otherwise)
+    )
+
+
+@pytest.mark.parametrize("stop_at", [2, 3, 4])
+async def test_stops_at_the_layer_whose_residual_gives_the_signal(stop_at, call_log):
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=agg_model(stop_at), max_layers=5
+    )
+    result = await graph.ainvoke(
+        {"messages": [("user", "hi")]}, {"callbacks": [call_log]}
+    )
+
+    assert result["stop_reason"] == "early_stop"
+    assert len(result["layers"]) == stop_at
+    assert [r["stopped"] for r in result["layers"]] == [False] * (stop_at - 1) + [True]
+    last = result["layers"][-1]
+    assert last["residual"] == STOP_SIGNAL
+    assert result["final_answer"] == last["summary"] == last["output"]
+    assert max(c["moa_layer"] for c in call_log.calls) == stop_at
+
+
+async def test_the_residual_prompt_offers_the_stop_signal_only_when_enabled():
+    for early_stopping in (True, False):
+        aggregator = ScriptedChatModel(model_name="agg")
+        graph = create_attention_moa(
+            fake_agents(["a", "b"]),
+            aggregator=aggregator,
+            max_layers=2,
+            early_stopping=early_stopping,
+        )
+        await graph.ainvoke({"messages": [("user", "hi")]})
+        (residual,) = [c for c in aggregator.calls if is_residual_prompt(c.messages)]
+        assert (STOP_SIGNAL in residual.prompt) == early_stopping
+
+
+async def test_without_early_stopping_every_layer_runs():
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=agg_model(2),
+        max_layers=4,
+        early_stopping=False,
+    )
+    result = await graph.ainvoke({"messages": [("user", "hi")]})
+
+    assert result["stop_reason"] == "max_layers"
+    assert len(result["layers"]) == 4
+    assert not any(r["stopped"] for r in result["layers"])
+    # The signal is no answer: the layer's summary stands as its output.
+    for record in result["layers"][1:]:
+        assert record["residual"] == STOP_SIGNAL
+        assert record["output"] == record["summary"]
+    assert STOP_SIGNAL not in result["final_answer"]
+
+
+async def test_context_can_switch_early_stopping_off_for_one_run():
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=agg_model(2), max_layers=3
+    )
+    result = await graph.ainvoke(
+        {"messages": [("user", "hi")]}, context={"early_stopping": False}
+    )
+    assert len(result["layers"]) == 3
+    assert result["stop_reason"] == "max_layers"
+
+
+async def test_a_long_reply_mentioning_the_signal_is_used_as_the_answer():
+    mention = f"Round 2 is better than round 1, so no {STOP_SIGNAL} here: 4."
+    aggregator = ScriptedChatModel(
+        model_name="agg",
+        reply=lambda m: mention if is_residual_prompt(m) else "summary text",
+    )
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=aggregator, max_layers=3
+    )
+    result = await graph.ainvoke({"messages": [("user", "hi")]})
+
+    assert result["stop_reason"] == "max_layers"
+    assert len(result["layers"]) == 3
+    assert result["final_answer"] == mention
+
+
+async def test_one_layer_answers_with_its_summary_and_never_calls_the_residual(
+    call_log,
+):
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=agg_model(1), max_layers=1
+    )
+    result = await graph.ainvoke(
+        {"messages": [("user", "hi")]}, {"callbacks": [call_log]}
+    )
+    assert call_log.count(moa_role="residual") == 0
+    assert result["stop_reason"] == "max_layers"
+    assert result["final_answer"] == result["layers"][0]["summary"]
+    assert result["layers"][0]["residual"] is None

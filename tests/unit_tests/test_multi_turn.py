@@ -1,0 +1,85 @@
+"""Multi-turn: the loop runs for the latest user turn; earlier turns are context."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from attention_moa_graph import create_attention_moa
+from attention_moa_graph.testing import ScriptedChatModel
+from tests.helpers import fake_agents
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_thread_answers_the_follow_up_with_the_first_turn_as_context():
+    agents = fake_agents(["a", "b"])
+    graph = create_attention_moa(
+        agents,
+        aggregator=ScriptedChatModel(model_name="agg"),
+        max_layers=2,
+        checkpointer=InMemorySaver(),
+    )
+    thread = {"configurable": {"thread_id": "t1"}}
+    first = await graph.ainvoke({"messages": [("user", "Capital of France?")]}, thread)
+    for agent in agents:
+        agent.model.reset()
+    second = await graph.ainvoke({"messages": [("user", "And of Spain?")]}, thread)
+
+    assert [m.type for m in second["messages"]] == ["human", "ai", "human", "ai"]
+    assert second["messages"][1].content == first["final_answer"]
+    assert second["messages"][-1].content == second["final_answer"]
+    assert [r["layer"] for r in second["layers"]] == [1, 2]
+    assert second["usage"]["total"]["calls"] == 2 * (4 + 4 + 1) + 1
+
+    for agent in agents:
+        drafts = [c for c in agent.model.calls if c.metadata["moa_role"] == "draft"]
+        layer_one = next(c for c in drafts if c.metadata["moa_layer"] == 1)
+        assert [m.type for m in layer_one.messages] == ["human", "ai", "human"]
+        critique = next(
+            c for c in agent.model.calls if c.metadata["moa_role"] == "cross_attention"
+        )
+        # Earlier turns reach critics as a transcript; the question is the new one.
+        assert "Capital of France?" in critique.prompt
+        assert first["final_answer"] in critique.prompt
+        assert critique.prompt.index("Capital of France?") < critique.prompt.index(
+            "And of Spain?"
+        )
+
+
+async def test_a_whole_conversation_can_be_passed_without_a_checkpointer():
+    agents = fake_agents(["a", "b"])
+    graph = create_attention_moa(agents, aggregator="demo:chair", max_layers=1)
+    history = [
+        SystemMessage("Answer in one word."),
+        HumanMessage("Capital of France?"),
+        AIMessage("Paris."),
+        HumanMessage("And of Spain?"),
+    ]
+    result = await graph.ainvoke({"messages": history})
+    assert len(result["messages"]) == 5
+    refine = next(
+        c for c in agents[0].model.calls if c.metadata["moa_role"] == "refine"
+    )
+    # The caller's system message stays first, merged with the stage instructions.
+    assert refine.messages[0].type == "system"
+    assert refine.messages[0].text.startswith("Answer in one word.")
+    assert [m.type for m in refine.messages] == ["system", "human", "ai", "human"]
+
+
+async def test_the_previous_turns_records_do_not_leak_into_the_next():
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator="demo:chair",
+        max_layers=3,
+        checkpointer=InMemorySaver(),
+    )
+    thread = {"configurable": {"thread_id": "t2"}}
+    await graph.ainvoke({"messages": [("user", "one")]}, thread)
+    second = await graph.ainvoke(
+        {"messages": [("user", "two")]}, thread, context={"max_layers": 1}
+    )
+    assert len(second["layers"]) == 1
+    assert '"two"' in second["final_answer"]
+    assert second["usage"]["total"]["calls"] == 4 + 4 + 1

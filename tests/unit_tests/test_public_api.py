@@ -1,0 +1,116 @@
+"""The public surface: exact exports, no side effects at import, Studio's entry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import pytest
+from langgraph.graph.state import CompiledStateGraph
+
+import attention_moa_graph
+from attention_moa_graph import Proposer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_all_lists_exactly_the_public_names_sorted():
+    assert attention_moa_graph.__all__ == sorted(attention_moa_graph.__all__)
+    assert set(attention_moa_graph.__all__) == {
+        "DEFAULT_PROMPTS",
+        "LayerRecord",
+        "MoAContext",
+        "MoAInput",
+        "MoAInputError",
+        "MoAOutput",
+        "MoAPrompts",
+        "MoAState",
+        "ModelLike",
+        "Proposer",
+        "STOP_SIGNAL",
+        "UsageReport",
+        "__version__",
+        "create_attention_moa",
+        "is_stop_signal",
+    }
+    for name in attention_moa_graph.__all__:
+        assert hasattr(attention_moa_graph, name)
+
+
+def test_proposer_is_a_frozen_dataclass():
+    proposer = Proposer(name="a", model="demo:a")
+    with pytest.raises(FrozenInstanceError):
+        proposer.name = "b"  # type: ignore[misc]
+    assert Proposer("a", "demo:a") == proposer
+
+
+def test_importing_needs_no_keys_and_does_not_build_the_studio_graph():
+    code = (
+        "import sys, attention_moa_graph;"
+        "assert 'attention_moa_graph.studio' not in sys.modules;"
+        "import attention_moa_graph.studio as s;"
+        "print(type(s.graph).__name__)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "CompiledStateGraph"
+
+
+def test_langgraph_json_points_at_a_compiled_graph():
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    target = config["graphs"]["attention_moa"]
+    path, _, attribute = target.partition(":")
+    module = path.removeprefix("./").removesuffix(".py").replace("/", ".")
+    graph = getattr(__import__(module, fromlist=[attribute]), attribute)
+    assert isinstance(graph, CompiledStateGraph)
+    assert graph.name == "attention_moa"
+
+
+def test_studio_graph_reads_its_models_from_the_environment(monkeypatch):
+    import importlib
+
+    import attention_moa_graph.studio as studio
+
+    monkeypatch.setenv("ATTENTION_MOA_PROPOSERS", "demo:x, demo:y ,demo:z,demo:w")
+    monkeypatch.setenv("ATTENTION_MOA_MAX_LAYERS", "1")
+    try:
+        reloaded = importlib.reload(studio)
+        result = reloaded.graph.invoke({"messages": [("user", "hi")]})
+        assert sorted(result["layers"][0]["drafts"]) == [
+            "proposer_0",
+            "proposer_1",
+            "proposer_2",
+            "proposer_3",
+        ]
+        assert len(result["layers"]) == 1
+    finally:
+        monkeypatch.undo()
+        importlib.reload(studio)
+
+
+def test_input_and_output_schemas_show_only_the_public_keys():
+    from attention_moa_graph.studio import graph
+
+    assert list(graph.get_input_jsonschema()["properties"]) == ["messages"]
+    assert set(graph.get_output_jsonschema()["properties"]) == {
+        "messages",
+        "final_answer",
+        "stop_reason",
+        "layers",
+        "usage",
+    }
+    context = graph.get_context_jsonschema()
+    assert context is not None
+    assert "max_layers" in context["properties"]
+    assert context["properties"]["max_layers"].get("description")

@@ -1,0 +1,55 @@
+"""Temperatures reach each call as a call-time parameter: context > role > global."""
+
+from __future__ import annotations
+
+import pytest
+
+from attention_moa_graph import create_attention_moa
+from attention_moa_graph.testing import ScriptedChatModel
+from tests.helpers import fake_agents
+
+pytestmark = pytest.mark.anyio
+
+
+def temperatures_by_role(call_log):
+    seen: dict[str, set] = {}
+    for call in call_log.calls:
+        seen.setdefault(call["moa_role"], set()).add(call.get("temperature"))
+    return seen
+
+
+def build(**kwargs):
+    return create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=ScriptedChatModel(model_name="agg"),
+        max_layers=2,
+        **kwargs,
+    )
+
+
+async def test_no_temperature_leaves_each_model_its_own(call_log):
+    await build().ainvoke({"messages": [("user", "hi")]}, {"callbacks": [call_log]})
+    assert all(values == {None} for values in temperatures_by_role(call_log).values())
+
+
+async def test_role_temperatures_override_the_global_one(call_log):
+    graph = build(temperature=0.7, temperatures={"summary": 0.0, "residual": 0.1})
+    await graph.ainvoke({"messages": [("user", "hi")]}, {"callbacks": [call_log]})
+    assert temperatures_by_role(call_log) == {
+        "draft": {0.7},
+        "cross_attention": {0.7},
+        "self_attention": {0.7},
+        "refine": {0.7},
+        "summary": {0.0},
+        "residual": {0.1},
+    }
+
+
+async def test_the_context_temperature_applies_to_every_call_of_the_run(call_log):
+    graph = build(temperature=0.7, temperatures={"summary": 0.0})
+    await graph.ainvoke(
+        {"messages": [("user", "hi")]},
+        {"callbacks": [call_log]},
+        context={"temperature": 0.2},
+    )
+    assert set().union(*temperatures_by_role(call_log).values()) == {0.2}
