@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from attention_moa_graph import create_attention_moa
@@ -41,3 +43,14 @@ def test_layers_are_one_subgraph_looped_by_a_conditional_edge():
         "residual",
     ):
         assert f"layer:{stage}" in inner
+
+
+def test_the_readme_shows_the_graphs_own_drawing():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    drawn = (
+        create_attention_moa(["demo:a", "demo:b", "demo:c"], aggregator="demo:chair")
+        .get_graph(xray=True)
+        .draw_mermaid()
+    )
+    block = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == drawn.strip()
