@@ -213,9 +213,14 @@ def create_attention_moa(
     builder.add_edge("prepare", "layer")
     builder.add_conditional_edges("layer", route_after_layer, ["layer", "finish"])
     builder.add_edge("finish", END)
-    return builder.compile(
+    compiled = builder.compile(
         checkpointer=checkpointer, store=store, cache=cache, name=name
     )
+    # The widest stage (the critiques) has N² calls. On the sync path LangGraph
+    # runs them in a thread pool of `max_concurrency` threads, by default only
+    # cpu_count + 4; this default lets every call of a stage run at once. A
+    # caller's own `max_concurrency` overrides it.
+    return compiled.with_config(max_concurrency=len(config.agents) ** 2)
 
 
 def check_turn(state: MoAState) -> None:

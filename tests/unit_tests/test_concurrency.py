@@ -44,14 +44,16 @@ async def test_drafts_and_refinements_run_in_parallel_per_stage():
     assert model.peak_in_flight == 4
 
 
-def test_the_sync_path_is_parallel_too_when_the_thread_pool_allows_it():
-    model, agents = shared(3)
+@pytest.mark.parametrize("n", [3, 5])
+def test_the_sync_path_runs_all_critiques_at_once_too(n):
+    # Sync nodes run in LangGraph's thread pool; the graph sizes it for N² calls
+    # (its default of cpu_count + 4 threads would run them in waves).
+    model, agents = shared(n)
     graph = create_attention_moa(
         agents, aggregator=ScriptedChatModel(model_name="agg"), max_layers=1
     )
-    # Sync nodes run in LangGraph's thread pool; max_concurrency sizes it.
-    graph.invoke({"messages": [("user", "hi")]}, {"max_concurrency": 16})
-    assert model.peak_in_flight == 9
+    graph.invoke({"messages": [("user", "hi")]})
+    assert model.peak_in_flight == n * n
 
 
 async def test_max_concurrency_caps_calls_in_flight():
