@@ -37,6 +37,23 @@ class MoAConfig:
                 return candidate
         raise KeyError(name)
 
+    def build_models(self) -> None:
+        """Create every lazily specified model now, before any call is made.
+
+        Raises:
+            ValueError: If a model cannot be created, most often because the
+                provider's API key is not set.
+        """
+        for agent in (*self.agents, self.aggregator, self.residual_agent):
+            try:
+                agent.model.get()
+            except Exception as exc:
+                raise ValueError(
+                    f"cannot create model {agent.model.label!r} for agent "
+                    f"{agent.name!r}: {exc} Set the provider's API key (e.g. "
+                    "OPENAI_API_KEY, ANTHROPIC_API_KEY) or pass a chat model instance."
+                ) from exc
+
     def for_run(self, context: MoAContext | Mapping[str, Any] | None) -> RunSettings:
         """Return the settings of one run: these values narrowed by its context.
 

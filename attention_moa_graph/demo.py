@@ -25,6 +25,9 @@ DEMO_NOTICE = (
     "--base-url http://127.0.0.1:8000/v1."
 )
 
+DEMO_TAG = "[demo]"
+"""Starts every demo answer, so no output can pass for a real model's."""
+
 _ASPECTS = (
     "the key definitions",
     "a worked example",
@@ -108,7 +111,12 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
 
 def demo_model(persona: str) -> ScriptedChatModel:
     """A demo chat model for `demo:<persona>`."""
+
+    def reply(messages: Sequence[BaseMessage]) -> str:
+        text = demo_reply(persona, messages)
+        return text if text == STOP_SIGNAL else f"{DEMO_TAG} {text}"
+
     return ScriptedChatModel(
-        reply=lambda messages: demo_reply(persona, messages),
+        reply=reply,
         model_name=f"demo:{persona}",
     )

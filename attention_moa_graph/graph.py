@@ -151,10 +151,14 @@ def create_attention_moa(
     layer_graph = build_layer(config, retry_policy)
 
     def prepare(state: MoAState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
-        """Check the user's turn and fix this run's settings."""
+        """Check the turn, fix this run's settings and create the models."""
         check_turn(state)
+        settings = config.for_run(runtime.context)
+        # Here, not in the model nodes: a missing key fails before any call, and
+        # client construction (which reads files) stays off the event loop.
+        config.build_models()
         return {
-            "settings": config.for_run(runtime.context),
+            "settings": settings,
             "layers": [],
             "usage": empty_report(),
         }

@@ -40,7 +40,7 @@ def test_ask_with_named_demo_proposers_and_aggregator(capsys):
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     assert sorted(payload["layers"][0]["drafts"]) == ["two", "x"]
-    assert payload["final_answer"].startswith("Lead's")
+    assert payload["final_answer"].startswith("[demo] Lead's")
 
 
 def test_ask_reports_a_bad_configuration_as_an_error(capsys):

@@ -8,6 +8,7 @@ import pytest
 from langchain_core.callbacks import get_usage_metadata_callback
 from langchain_core.messages import HumanMessage
 
+from attention_moa_graph import create_attention_moa
 from attention_moa_graph.demo import demo_reply
 from attention_moa_graph.testing import ScriptedChatModel
 
@@ -63,3 +64,11 @@ def test_demo_replies_are_deterministic_and_name_the_stage():
     assert demo_reply("alpha", messages) == demo_reply("alpha", messages)
     assert demo_reply("alpha", messages).startswith("Alpha's first draft")
     assert "Why is the sky blue?" in demo_reply("alpha", messages)
+
+
+def test_demo_answers_say_they_come_from_demo_models():
+    graph = create_attention_moa(
+        ["demo:a", "demo:b"], aggregator="demo:c", max_layers=1
+    )
+    result = graph.invoke({"messages": [("user", "hi")]})
+    assert result["final_answer"].startswith("[demo] ")

@@ -155,3 +155,13 @@ def test_context_values_are_checked_when_built():
     with pytest.raises(ValueError, match="max_layers"):
         MoAContext(max_layers=0)
     assert MoAContext(max_layers=2).max_layers == 2
+
+
+async def test_a_missing_api_key_fails_before_any_model_call():
+    agents = fake_agents(["a", "b"])
+    graph = create_attention_moa(
+        [*agents, Proposer("gpt", "openai:gpt-4.1-mini")], aggregator="demo:chair"
+    )
+    with pytest.raises(ValueError, match="'gpt'.*OPENAI_API_KEY"):
+        await graph.ainvoke({"messages": [("user", "hi")]})
+    assert all(not p.model.calls for p in agents)
