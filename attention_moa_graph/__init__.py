@@ -4,7 +4,14 @@ The one entry point is `create_attention_moa`; see its docstring and the README.
 """
 
 from attention_moa_graph.context import MoAContext
-from attention_moa_graph.graph import MoAInputError, create_attention_moa
+from attention_moa_graph.errors import (
+    AgentFailedError,
+    AgentsExhaustedError,
+    AggregatorFailedError,
+    MoAError,
+    MoAInputError,
+)
+from attention_moa_graph.graph import create_attention_moa
 from attention_moa_graph.models import ModelLike, Proposer
 from attention_moa_graph.prompts import DEFAULT_PROMPTS, STOP_SIGNAL, MoAPrompts
 from attention_moa_graph.routing import is_stop_signal
@@ -19,9 +26,13 @@ from attention_moa_graph.state import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentFailedError",
+    "AgentsExhaustedError",
+    "AggregatorFailedError",
     "DEFAULT_PROMPTS",
     "LayerRecord",
     "MoAContext",
+    "MoAError",
     "MoAInput",
     "MoAInputError",
     "MoAOutput",

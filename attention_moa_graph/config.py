@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.types import RetryPolicy
+
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.models import Agent
 from attention_moa_graph.prompts import MoAPrompts
@@ -29,6 +31,9 @@ class MoAConfig:
     self_attention: bool
     residual: bool
     temperatures: Mapping[str, float]
+    min_agents: int = 1
+    call_timeout: float | None = 120.0
+    retry_policy: RetryPolicy | None = None
 
     def agent(self, name: str) -> Agent:
         """Look up an agent (proposer, aggregator or residual) by name."""
@@ -97,5 +102,6 @@ class MoAConfig:
             cross_attention=switches["cross_attention"],
             self_attention=switches["self_attention"],
             residual=switches["residual"],
+            min_agents=self.min_agents,
             temperatures=temperatures,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.exceptions import ModelError
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import merge_configs
@@ -18,6 +17,7 @@ from langgraph.types import Checkpointer, RetryPolicy
 
 from attention_moa_graph.config import MAX_AGENTS, MoAConfig
 from attention_moa_graph.context import MoAContext
+from attention_moa_graph.errors import MoAInputError, is_transient
 from attention_moa_graph.layer import build_layer
 from attention_moa_graph.messages import message_text
 from attention_moa_graph.models import (
@@ -42,17 +42,19 @@ MAX_LAYERS = 32
 """A sanity bound: each layer costs N² + 2N + 2 calls."""
 
 
-class MoAInputError(ValueError):
-    """A run's input cannot be answered; raised before any model is called."""
+DEFAULT_RETRY_POLICY = RetryPolicy(
+    max_attempts=3,
+    initial_interval=0.5,
+    backoff_factor=2.0,
+    max_interval=8.0,
+    jitter=True,
+    retry_on=is_transient,
+)
+"""Three attempts with jittered backoff, on transient failures only.
 
-
-def _is_transient(error: BaseException) -> bool:
-    """Provider errors that a retry may cure (rate limits, 5xx, timeouts)."""
-    return isinstance(error, ModelError) and error.is_retryable
-
-
-DEFAULT_RETRY_POLICY = RetryPolicy(max_attempts=3, retry_on=_is_transient)
-"""Retries a model node on rate limits, server errors, timeouts and lost connections."""
+Transient: rate limits, 5xx, timeouts, dropped connections, unparseable or
+empty replies. A bad request, a bad key or an unknown model fails at once.
+"""
 
 
 def create_attention_moa(
@@ -69,6 +71,8 @@ def create_attention_moa(
     temperature: float | None = None,
     temperatures: Mapping[Role, float] | None = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+    call_timeout: float | None = 120.0,
+    min_agents: int = 1,
     checkpointer: Checkpointer = None,
     store: BaseStore | None = None,
     cache: BaseCache[Any] | None = None,
@@ -104,6 +108,13 @@ def create_attention_moa(
             `self_attention`, `refine`, `summary`, `residual`), taking
             precedence over `temperature`.
         retry_policy: Retries of a failed model call; None disables them.
+            Client-side retries of models this package builds or copies are
+            turned off, so attempts do not multiply.
+        call_timeout: Seconds a model call may take before it counts as a
+            (retryable) timeout; None waits forever.
+        min_agents: Fewest agents a layer may go on with when some fail after
+            their retries; below it the failed calls get one more try, then
+            the run stops with `AgentsExhaustedError`.
         checkpointer: Saves state after each step; needed for multi-turn
             threads and for resuming a failed run.
         store: A LangGraph store made available to the graph.
@@ -140,15 +151,13 @@ def create_attention_moa(
         prompts=prompts,
         temperature=temperature,
         temperatures=temperatures,
+        call_timeout=call_timeout,
+        min_agents=min_agents,
+        retry_policy=retry_policy,
     )
-    if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-        raise ValueError(
-            "`retry_policy` must be a langgraph.types.RetryPolicy or None, got "
-            f"{type(retry_policy).__name__}."
-        )
     if not isinstance(name, str) or not name:
         raise ValueError("`name` must be a non-empty string, e.g. 'attention_moa'.")
-    layer_graph = build_layer(config, retry_policy)
+    layer_graph = build_layer(config)
 
     def prepare(state: MoAState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
         """Check the turn, fix this run's settings and create the models."""
@@ -259,8 +268,34 @@ def _build_config(
     prompts: MoAPrompts,
     temperature: float | None,
     temperatures: Mapping[Role, float] | None,
+    call_timeout: float | None,
+    min_agents: int,
+    retry_policy: RetryPolicy | None,
 ) -> MoAConfig:
+    if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+        raise ValueError(
+            "`retry_policy` must be a langgraph.types.RetryPolicy or None, got "
+            f"{type(retry_policy).__name__}."
+        )
     agents = resolve_agents(proposers)
+    if (
+        isinstance(min_agents, bool)
+        or not isinstance(min_agents, int)
+        or not 1 <= min_agents <= len(agents)
+    ):
+        raise ValueError(
+            f"`min_agents` must be a whole number from 1 to the number of "
+            f"proposers ({len(agents)}), got {min_agents!r}."
+        )
+    if call_timeout is not None and (
+        isinstance(call_timeout, bool)
+        or not isinstance(call_timeout, (int, float))
+        or call_timeout <= 0
+    ):
+        raise ValueError(
+            f"`call_timeout` must be a positive number of seconds or None, "
+            f"got {call_timeout!r}."
+        )
     if len(agents) > MAX_AGENTS:
         raise ValueError(
             f"{len(agents)} proposers would make {len(agents) ** 2} critique calls "
@@ -310,6 +345,9 @@ def _build_config(
         self_attention=self_attention,
         residual=residual,
         temperatures=role_temperatures,
+        min_agents=min_agents,
+        call_timeout=None if call_timeout is None else float(call_timeout),
+        retry_policy=retry_policy,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import RetryPolicy, Send
+from langgraph.types import Send
 
 from attention_moa_graph.config import MoAConfig
 from attention_moa_graph.context import MoAContext
@@ -32,6 +32,8 @@ from attention_moa_graph.routing import (
     fan_out_drafts,
     fan_out_refinements,
     is_stop_signal,
+    live_at_end,
+    route_after_refine,
     route_after_summary,
 )
 from attention_moa_graph.state import (
@@ -60,9 +62,10 @@ def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
     usable = residual is not None and not signalled and bool(residual.strip())
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
+    live = live_at_end(state, names)
     return LayerRecord(
         layer=state["layer"],
-        drafts={n: state["drafts"][n] for n in names},
+        drafts={n: state["drafts"][n] for n in names if n in state["drafts"]},
         critiques={
             target: {c: critiques[target][c] for c in names if c in critiques[target]}
             for target in names
@@ -73,12 +76,17 @@ def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
         residual=residual,
         output=residual if usable and residual is not None else state["summary"],
         stopped=stopped,
+        failures={
+            agent: why
+            for agent, why in state.get("failures", {}).items()
+            if agent not in live
+        },
         usage=report_calls(state["calls"]),
     )
 
 
 def build_layer(
-    config: MoAConfig, retry_policy: RetryPolicy | None = None
+    config: MoAConfig,
 ) -> CompiledStateGraph[LayerState, MoAContext, LayerInput, LayerOutput]:
     """Compile the subgraph that runs one layer for every agent of `config`."""
     names = [agent.name for agent in config.agents]
@@ -118,6 +126,9 @@ def build_layer(
     def refinements(state: LayerState) -> list[Send]:
         return fan_out_refinements(state, names)
 
+    def summary(state: LayerState) -> list[Send] | str:
+        return route_after_refine(state, names)
+
     def close(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
         """Record the layer and decide whether the loop stops here."""
         record = close_layer(state, names)
@@ -132,43 +143,49 @@ def build_layer(
         return {"record": record}
 
     builder.add_node("open", open_layer)
-    builder.add_node("draft", make_draft_node(config), retry_policy=retry_policy)
+    builder.add_node(
+        "draft",
+        make_draft_node(config),
+    )
     builder.add_node("gather_drafts", stage_done("draft", lambda s: len(s["drafts"])))
-    critique_targets: list[str] = ["summarize"]
+    critique_nodes: list[str] = []
     if config.cross_attention:
         builder.add_node(
             "cross_attention",
             make_cross_attention_node(config),
-            retry_policy=retry_policy,
         )
-        builder.add_edge("cross_attention", "gather_critiques")
-        critique_targets.append("cross_attention")
+        critique_nodes.append("cross_attention")
     if config.self_attention:
         builder.add_node(
             "self_attention",
             make_self_attention_node(config),
-            retry_policy=retry_policy,
         )
-        builder.add_edge("self_attention", "gather_critiques")
-        critique_targets.append("self_attention")
-    if config.cross_attention or config.self_attention:
+        critique_nodes.append("self_attention")
+    if critique_nodes:
         builder.add_node(
             "gather_critiques",
             stage_done("critique", lambda s: sum(map(len, s["critiques"].values()))),
         )
-        builder.add_node("refine", make_refine_node(config), retry_policy=retry_policy)
+        builder.add_node(
+            "refine",
+            make_refine_node(config),
+        )
         builder.add_node(
             "gather_refined", stage_done("refine", lambda s: len(s["refined"]))
         )
+        for node in critique_nodes:
+            builder.add_edge(node, "gather_critiques")
+        # A router may also re-send the previous stage's failed calls.
         builder.add_conditional_edges(
-            "gather_critiques",
-            refinements,
-            ["refine"],
+            "gather_critiques", refinements, ["refine", *critique_nodes]
         )
         builder.add_edge("refine", "gather_refined")
-        builder.add_edge("gather_refined", "summarize")
+        builder.add_conditional_edges(
+            "gather_refined", summary, ["summarize", "refine"]
+        )
     builder.add_node(
-        "summarize", make_summarize_node(config), retry_policy=retry_policy
+        "summarize",
+        make_summarize_node(config),
     )
     builder.add_node("close", close)
 
@@ -176,13 +193,12 @@ def build_layer(
     builder.add_conditional_edges("open", drafts, ["draft"])
     builder.add_edge("draft", "gather_drafts")
     builder.add_conditional_edges(
-        "gather_drafts",
-        critiques,
-        critique_targets,
+        "gather_drafts", critiques, ["draft", *critique_nodes, "summarize"]
     )
     if config.residual and config.max_layers > 1:
         builder.add_node(
-            "residual", make_residual_node(config), retry_policy=retry_policy
+            "residual",
+            make_residual_node(config),
         )
         builder.add_conditional_edges(
             "summarize", route_after_summary, ["residual", "close"]

@@ -6,7 +6,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from langchain_core.language_models import BaseChatModel
 
@@ -70,14 +70,39 @@ class LazyModel:
 
 def _build(spec: ModelLike) -> BaseChatModel:
     if isinstance(spec, BaseChatModel):
-        return spec
+        return without_client_retries(spec)
     if spec.startswith(DEMO_PREFIX):
         from attention_moa_graph.demo import demo_model
 
         return demo_model(spec[len(DEMO_PREFIX) :])
     from langchain.chat_models import init_chat_model
 
-    return init_chat_model(spec)
+    return without_client_retries(init_chat_model(spec))
+
+
+def without_client_retries(model: BaseChatModel) -> BaseChatModel:
+    """A copy of the model whose client does not retry: the graph does.
+
+    Retries at both levels would multiply (3 graph attempts x 3 client attempts).
+    Models with a `max_retries` field get it set to 0; OpenAI-style clients
+    that were already built are swapped for zero-retry versions of themselves.
+    The caller's own instance is left unchanged. Other models keep their
+    client's behaviour.
+    """
+    if not getattr(model, "max_retries", None):
+        return model
+    update: dict[str, Any] = {"max_retries": 0}
+    for root, endpoint in (
+        ("root_client", "client"),
+        ("root_async_client", "async_client"),
+    ):
+        client = getattr(model, root, None)
+        if client is not None and hasattr(client, "with_options"):
+            fresh = client.with_options(max_retries=0)
+            update[root] = fresh
+            if getattr(model, endpoint, None) is not None:
+                update[endpoint] = fresh.chat.completions
+    return model.model_copy(update=update)
 
 
 def check_model_spec(spec: object, where: str) -> ModelLike:

@@ -16,7 +16,20 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import merge_configs
 
+from attention_moa_graph.calls import (
+    acall_model,
+    awith_retries,
+    call_model,
+    with_retries,
+)
 from attention_moa_graph.config import MoAConfig
+from attention_moa_graph.errors import (
+    AgentFailedError,
+    AgentsExhaustedError,
+    AggregatorFailedError,
+    describe,
+    is_transient,
+)
 from attention_moa_graph.messages import (
     build_cross_attention_messages,
     build_draft_messages,
@@ -26,6 +39,7 @@ from attention_moa_graph.messages import (
     build_summary_messages,
 )
 from attention_moa_graph.models import Agent
+from attention_moa_graph.routing import layer_answers
 from attention_moa_graph.state import (
     CallRecord,
     CritiqueTask,
@@ -84,31 +98,76 @@ class ModelCall:
         )
 
 
+FailureFn = Callable[[Any, ModelCall, Exception], Update]
+
+
 def model_node(
     name: str,
     plan: Callable[[Input], ModelCall],
     write: Callable[[Input, str], Update],
+    moa: MoAConfig,
+    on_failure: FailureFn,
 ) -> RunnableLambda[Input, Update]:
-    """Wrap a planned model call as a node with sync and async paths."""
+    """Wrap a planned model call as a node with sync and async paths.
+
+    Attempts run inside the node, so that after the last one the node itself
+    decides what a failure means (`on_failure`): drop the agent or stop.
+    """
+    policy, timeout = moa.retry_policy, moa.call_timeout
 
     def finish(task: Input, call: ModelCall, reply: BaseMessage) -> Update:
         return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
 
     def run(task: Input, config: RunnableConfig) -> Update:
         call = plan(task)
-        reply = call.agent.model.get().invoke(
-            call.messages, call.run_config(config), **call.kwargs()
-        )
+        model = call.agent.model.get()
+        run_config, kwargs = call.run_config(config), call.kwargs()
+        try:
+            reply = with_retries(
+                policy,
+                lambda: call_model(model, call.messages, run_config, kwargs, timeout),
+            )
+        except Exception as error:
+            return on_failure(task, call, error)
         return finish(task, call, reply)
 
     async def arun(task: Input, config: RunnableConfig) -> Update:
         call = plan(task)
-        reply = await call.agent.model.get().ainvoke(
-            call.messages, call.run_config(config), **call.kwargs()
-        )
+        model = call.agent.model.get()
+        run_config, kwargs = call.run_config(config), call.kwargs()
+        try:
+            reply = await awith_retries(
+                policy,
+                lambda: acall_model(model, call.messages, run_config, kwargs, timeout),
+            )
+        except Exception as error:
+            return on_failure(task, call, error)
         return finish(task, call, reply)
 
     return RunnableLambda(run, afunc=arun, name=name)
+
+
+def agent_failed(task: Mapping[str, Any], call: ModelCall, error: Exception) -> Update:
+    """After the last attempt: drop the agent from the layer, or stop the run.
+
+    A transient failure drops the agent for the rest of the layer. A failure
+    retrying cannot fix, or any failure of a strict second try (sent because
+    too few agents were left), stops the run with a typed error.
+    """
+    agent = call.agent.name
+    if not is_transient(error):
+        raise AgentFailedError(agent, call.role, call.layer, error) from error
+    failure = f"{call.role}: {describe(error)}"
+    if task.get("strict"):
+        raise AgentsExhaustedError(call.layer, {agent: failure}) from error
+    return {"failures": {agent: failure}}
+
+
+def aggregator_failed(task: Any, call: ModelCall, error: Exception) -> Update:
+    """After the last attempt: the layer cannot end without this call."""
+    raise AggregatorFailedError(
+        call.agent.name, call.role, call.layer, error
+    ) from error
 
 
 def make_draft_node(config: MoAConfig) -> RunnableLambda[DraftTask, Update]:
@@ -126,7 +185,11 @@ def make_draft_node(config: MoAConfig) -> RunnableLambda[DraftTask, Update]:
         )
 
     return model_node(
-        "draft", plan, lambda task, text: {"drafts": {task["agent"]: text}}
+        "draft",
+        plan,
+        lambda task, text: {"drafts": {task["agent"]: text}},
+        config,
+        agent_failed,
     )
 
 
@@ -154,7 +217,7 @@ def make_cross_attention_node(
             target=task["target"],
         )
 
-    return model_node("cross_attention", plan, _write_critique)
+    return model_node("cross_attention", plan, _write_critique, config, agent_failed)
 
 
 def make_self_attention_node(
@@ -173,7 +236,7 @@ def make_self_attention_node(
             temperature=task["temperature"],
         )
 
-    return model_node("self_attention", plan, _write_critique)
+    return model_node("self_attention", plan, _write_critique, config, agent_failed)
 
 
 def make_refine_node(config: MoAConfig) -> RunnableLambda[RefineTask, Update]:
@@ -191,7 +254,11 @@ def make_refine_node(config: MoAConfig) -> RunnableLambda[RefineTask, Update]:
         )
 
     return model_node(
-        "refine", plan, lambda task, text: {"refined": {task["agent"]: text}}
+        "refine",
+        plan,
+        lambda task, text: {"refined": {task["agent"]: text}},
+        config,
+        agent_failed,
     )
 
 
@@ -200,18 +267,23 @@ def make_summarize_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]
     names = [agent.name for agent in config.agents]
 
     def plan(state: LayerState) -> ModelCall:
-        answers = state.get("refined") or state["drafts"]
         return ModelCall(
             role="summary",
             agent=config.aggregator,
             layer=state["layer"],
             messages=build_summary_messages(
-                config.prompts, state["messages"], [answers[n] for n in names]
+                config.prompts, state["messages"], layer_answers(state, names)
             ),
             temperature=state["settings"]["temperatures"].get("summary"),
         )
 
-    return model_node("summarize", plan, lambda state, text: {"summary": text})
+    return model_node(
+        "summarize",
+        plan,
+        lambda state, text: {"summary": text},
+        config,
+        aggregator_failed,
+    )
 
 
 def make_residual_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]:
@@ -232,4 +304,10 @@ def make_residual_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]:
             temperature=settings["temperatures"].get("residual"),
         )
 
-    return model_node("residual", plan, lambda state, text: {"residual": text})
+    return model_node(
+        "residual",
+        plan,
+        lambda state, text: {"residual": text},
+        config,
+        aggregator_failed,
+    )

@@ -8,6 +8,7 @@ from typing import Literal
 
 from langgraph.types import Send
 
+from attention_moa_graph.errors import AgentsExhaustedError
 from attention_moa_graph.prompts import STOP_SIGNAL
 from attention_moa_graph.state import (
     CritiqueTask,
@@ -54,76 +55,184 @@ def is_stop_signal(reply: str) -> bool:
     return _strip_decoration(reply).casefold() == _NORMALISED_SIGNAL
 
 
+def live_after_drafts(state: LayerState, agents: Sequence[str]) -> list[str]:
+    """Agents that have a draft."""
+    return [a for a in agents if a in state["drafts"]]
+
+
+def expected_targets(state: LayerState, critic: str, live: Sequence[str]) -> list[str]:
+    """The drafts a critic is to review in this run's critique stage."""
+    settings = state["settings"]
+    return [
+        target
+        for target in live
+        if settings["self_attention" if target == critic else "cross_attention"]
+    ]
+
+
+def live_after_critiques(state: LayerState, agents: Sequence[str]) -> list[str]:
+    """Agents with a draft whose every critique call succeeded."""
+    live = live_after_drafts(state, agents)
+    critiques = state.get("critiques", {})
+    return [
+        critic
+        for critic in live
+        if all(
+            critic in critiques.get(target, {})
+            for target in expected_targets(state, critic, live)
+        )
+    ]
+
+
+def live_after_refine(state: LayerState, agents: Sequence[str]) -> list[str]:
+    """Agents that made it through the refinement."""
+    refined = state.get("refined", {})
+    return [a for a in live_after_critiques(state, agents) if a in refined]
+
+
+def _attention(state: LayerState) -> bool:
+    settings = state["settings"]
+    return settings["cross_attention"] or settings["self_attention"]
+
+
+def live_at_end(state: LayerState, agents: Sequence[str]) -> list[str]:
+    """Agents whose answer reaches the summary."""
+    if _attention(state):
+        return live_after_refine(state, agents)
+    return live_after_drafts(state, agents)
+
+
+def layer_answers(state: LayerState, agents: Sequence[str]) -> list[str]:
+    """What the summary merges: live agents' refined answers, or drafts in plain MoA."""
+    answers = state["refined"] if _attention(state) else state["drafts"]
+    return [answers[a] for a in live_at_end(state, agents)]
+
+
+def _draft(state: LayerState, agent: str, strict: bool) -> Send:
+    history = state["history"]
+    return Send(
+        "draft",
+        DraftTask(
+            agent=agent,
+            layer=state["layer"],
+            messages=state["messages"],
+            reference=history[-1] if history else None,
+            temperature=state["settings"]["temperatures"].get("draft"),
+            strict=strict,
+        ),
+    )
+
+
+def _critique(state: LayerState, critic: str, target: str, strict: bool) -> Send:
+    role: Role = "self_attention" if critic == target else "cross_attention"
+    drafts = state["drafts"]
+    return Send(
+        role,
+        CritiqueTask(
+            critic=critic,
+            target=target,
+            layer=state["layer"],
+            messages=state["messages"],
+            own_answer=drafts[critic],
+            target_answer=drafts[target],
+            temperature=state["settings"]["temperatures"].get(role),
+            strict=strict,
+        ),
+    )
+
+
+def _refine(state: LayerState, agent: str, agents: Sequence[str], strict: bool) -> Send:
+    received = state.get("critiques", {}).get(agent, {})
+    return Send(
+        "refine",
+        RefineTask(
+            agent=agent,
+            layer=state["layer"],
+            messages=state["messages"],
+            draft=state["drafts"][agent],
+            suggestions=[received[c] for c in agents if c in received],
+            temperature=state["settings"]["temperatures"].get("refine"),
+            strict=strict,
+        ),
+    )
+
+
+def _too_few(state: LayerState, live: Sequence[str]) -> bool:
+    return len(live) < state["settings"]["min_agents"]
+
+
+def _second_try(state: LayerState, sends: list[Send]) -> list[Send]:
+    """The strict re-sends; with nothing left to retry the layer cannot go on."""
+    if not sends:
+        raise AgentsExhaustedError(
+            state["layer"],
+            dict(state.get("failures", {})),
+            state["settings"]["min_agents"],
+        )
+    return sends
+
+
 def fan_out_drafts(state: LayerState, agents: Sequence[str]) -> list[Send]:
     """One draft per agent; from layer 2 on, the previous output is the reference."""
-    history = state["history"]
-    return [
-        Send(
-            "draft",
-            DraftTask(
-                agent=agent,
-                layer=state["layer"],
-                messages=state["messages"],
-                reference=history[-1] if history else None,
-                temperature=state["settings"]["temperatures"].get("draft"),
-            ),
-        )
-        for agent in agents
-    ]
+    return [_draft(state, agent, strict=False) for agent in agents]
 
 
 def fan_out_critiques(
     state: LayerState, agents: Sequence[str]
 ) -> list[Send] | Literal["summarize"]:
-    """All cross- and self-attention critiques at once, or straight to the summary."""
-    settings = state["settings"]
-    if not (settings["cross_attention"] or settings["self_attention"]):
+    """All cross- and self-attention critiques at once, or straight to the summary.
+
+    If too few agents drafted, their drafts are sent once more in strict mode,
+    where a failure stops the run (and a resumed run retries just those calls).
+    """
+    live = live_after_drafts(state, agents)
+    if _too_few(state, live):
+        return _second_try(
+            state, [_draft(state, a, strict=True) for a in agents if a not in live]
+        )
+    if not _attention(state):
         return "summarize"
-    drafts = state["drafts"]
-    sends: list[Send] = []
-    for critic in agents:
-        for target in agents:
-            own = critic == target
-            role: Role = "self_attention" if own else "cross_attention"
-            if not (settings["self_attention"] if own else settings["cross_attention"]):
-                continue
-            sends.append(
-                Send(
-                    role,
-                    CritiqueTask(
-                        critic=critic,
-                        target=target,
-                        layer=state["layer"],
-                        messages=state["messages"],
-                        own_answer=drafts[critic],
-                        target_answer=drafts[target],
-                        temperature=settings["temperatures"].get(role),
-                    ),
-                )
-            )
-    return sends
+    return [
+        _critique(state, critic, target, strict=False)
+        for critic in live
+        for target in expected_targets(state, critic, live)
+    ]
 
 
 def fan_out_refinements(state: LayerState, agents: Sequence[str]) -> list[Send]:
-    """One refinement per agent, with the suggestions addressed to it in agent order."""
-    critiques = state["critiques"]
-    sends: list[Send] = []
-    for agent in agents:
-        received = critiques.get(agent, {})
-        sends.append(
-            Send(
-                "refine",
-                RefineTask(
-                    agent=agent,
-                    layer=state["layer"],
-                    messages=state["messages"],
-                    draft=state["drafts"][agent],
-                    suggestions=[received[c] for c in agents if c in received],
-                    temperature=state["settings"]["temperatures"].get("refine"),
-                ),
-            )
+    """One refinement per live agent, with the suggestions addressed to it."""
+    live = live_after_critiques(state, agents)
+    if _too_few(state, live):
+        drafted = live_after_drafts(state, agents)
+        critiques = state.get("critiques", {})
+        return _second_try(
+            state,
+            [
+                _critique(state, critic, target, strict=True)
+                for critic in drafted
+                if critic not in live
+                for target in expected_targets(state, critic, drafted)
+                if critic not in critiques.get(target, {})
+            ],
         )
-    return sends
+    return [_refine(state, agent, agents, strict=False) for agent in live]
+
+
+def route_after_refine(
+    state: LayerState, agents: Sequence[str]
+) -> list[Send] | Literal["summarize"]:
+    """Go on to the summary, or retry failed refinements once in strict mode."""
+    live = live_after_refine(state, agents)
+    if _too_few(state, live):
+        return _second_try(
+            state,
+            [
+                _refine(state, agent, agents, strict=True)
+                for agent in live_after_critiques(state, agents)
+                if agent not in live
+            ],
+        )
+    return "summarize"
 
 
 def route_after_summary(state: LayerState) -> Literal["residual", "close"]:

@@ -75,6 +75,8 @@ class LayerRecord(TypedDict):
     """The layer's output `o_k`: the residual synthesis, else the summary."""
     stopped: bool
     """True when the residual agent gave the stop signal and the loop ended here."""
+    failures: dict[str, str]
+    """Agent name -> what failed, for agents dropped from this layer after retries."""
     usage: UsageReport
     """Calls and tokens of this layer."""
 
@@ -124,6 +126,8 @@ class RunSettings(TypedDict):
     cross_attention: bool
     self_attention: bool
     residual: bool
+    min_agents: int
+    """Fewest agents a layer may go on with after failures."""
     temperatures: dict[str, float]
     """`moa_role` -> temperature; a role not listed uses the model's own setting."""
 
@@ -164,6 +168,8 @@ class LayerState(TypedDict):
     summary: str
     residual: NotRequired[str]
     calls: Annotated[list[CallRecord], operator.add]
+    failures: Annotated[dict[str, str], merge_dicts]
+    """Agent name -> its failed call, written by the error handlers."""
     record: LayerRecord
 
 
@@ -175,6 +181,8 @@ class DraftTask(TypedDict):
     messages: list[AnyMessage]
     reference: str | None
     temperature: float | None
+    strict: bool
+    """A second try after too many agents failed: a failure now stops the run."""
 
 
 class CritiqueTask(TypedDict):
@@ -187,6 +195,7 @@ class CritiqueTask(TypedDict):
     own_answer: str
     target_answer: str
     temperature: float | None
+    strict: bool
 
 
 class RefineTask(TypedDict):
@@ -198,3 +207,4 @@ class RefineTask(TypedDict):
     draft: str
     suggestions: list[str]
     temperature: float | None
+    strict: bool

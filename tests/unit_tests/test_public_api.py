@@ -21,8 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_all_lists_exactly_the_public_names_sorted():
     assert attention_moa_graph.__all__ == sorted(attention_moa_graph.__all__)
     assert set(attention_moa_graph.__all__) == {
+        "AgentFailedError",
+        "AgentsExhaustedError",
+        "AggregatorFailedError",
         "DEFAULT_PROMPTS",
         "LayerRecord",
+        "MoAError",
         "MoAContext",
         "MoAInput",
         "MoAInputError",

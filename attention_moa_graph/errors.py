@@ -1,0 +1,107 @@
+"""The package's errors, and which model-call failures are worth a retry."""
+
+from __future__ import annotations
+
+from langchain_core.exceptions import ModelError, ModelTimeoutError
+
+
+class MoAError(Exception):
+    """Base of the errors a run of the ensemble raises."""
+
+
+class MoAInputError(MoAError, ValueError):
+    """A run's input cannot be answered; raised before any model is called."""
+
+
+class AgentFailedError(MoAError):
+    """An agent's call failed in a way no retry can fix (bad request, auth, ...).
+
+    Attributes:
+        agent: The agent's name.
+        role: The `moa_role` of the failed call.
+        layer: The layer, from 1.
+    """
+
+    def __init__(self, agent: str, role: str, layer: int, cause: BaseException):
+        """Describe the failure and how to go on."""
+        self.agent, self.role, self.layer = agent, role, layer
+        super().__init__(
+            f"agent {agent!r} failed in {role} at layer {layer} with an error that "
+            f"retrying cannot fix: {describe(cause)}. Fix the model's configuration "
+            "(key, model name, request size); with a checkpointer, resume with "
+            "graph.invoke(None, config) to redo only the calls that did not finish."
+        )
+
+
+class AgentsExhaustedError(MoAError):
+    """Too few agents are left in a layer after their calls failed.
+
+    Attributes:
+        layer: The layer, from 1.
+        failures: Agent name -> what failed.
+        min_agents: The configured minimum.
+    """
+
+    def __init__(
+        self, layer: int, failures: dict[str, str], min_agents: int | None = None
+    ):
+        """Name every failed agent and say how to resume."""
+        self.layer, self.failures, self.min_agents = layer, failures, min_agents
+        listed = "; ".join(f"{agent}: {why}" for agent, why in failures.items())
+        minimum = "min_agents" if min_agents is None else f"min_agents={min_agents}"
+        super().__init__(
+            f"layer {layer}: fewer than {minimum} agents are left after "
+            f"retries ({listed}). With a checkpointer the state is saved: once the "
+            "provider answers again, resume with graph.invoke(None, config) to retry "
+            "exactly these calls."
+        )
+
+
+class AggregatorFailedError(MoAError):
+    """The summary or residual call failed after its retries; the layer cannot end.
+
+    Attributes:
+        agent: The aggregator's (or residual agent's) name.
+        role: `summary` or `residual`.
+        layer: The layer, from 1.
+    """
+
+    def __init__(self, agent: str, role: str, layer: int, cause: BaseException):
+        """Describe the failure and how to resume."""
+        self.agent, self.role, self.layer = agent, role, layer
+        super().__init__(
+            f"the {role} call of {agent!r} failed at layer {layer}: "
+            f"{describe(cause)}. With a checkpointer the state is saved: resume with "
+            "graph.invoke(None, config) to redo only this call."
+        )
+
+
+class EmptyReplyError(ModelError):
+    """The model answered with no text."""
+
+    is_retryable = True
+
+
+class MalformedReplyError(ModelError):
+    """The provider's response could not be parsed."""
+
+    is_retryable = True
+
+
+class CallTimeoutError(ModelTimeoutError):
+    """The model did not answer within the call timeout."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a retry may cure this failure (rate limits, 5xx, timeouts, ...)."""
+    if isinstance(error, ModelError):
+        return error.is_retryable
+    return isinstance(error, (TimeoutError, ConnectionError))
+
+
+def describe(error: BaseException) -> str:
+    """A one-line description of an exception, for records and messages."""
+    text = " ".join(str(error).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
