@@ -63,3 +63,15 @@ class CallLog(BaseCallbackHandler):
 @pytest.fixture
 def call_log() -> CallLog:
     return CallLog()
+
+
+@pytest.fixture
+def fake_server():
+    """A loopback OpenAI-compatible server, stopped after the test."""
+    from attention_moa_graph.fake_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer(hang_seconds=5).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -42,3 +42,32 @@ def aggregator_stopping_at(layer: int, reply_otherwise: str = "") -> ReplyFn:
         return reply_otherwise or f"aggregate {digest}"
 
     return reply
+
+
+def openai_model(base_url: str, model: str, **kwargs):
+    """The real langchain-openai client, pointed at a loopback server."""
+    from langchain_openai import ChatOpenAI
+
+    settings = {
+        "api_key": "sk-test-not-a-real-key",
+        "timeout": 10,
+        "max_retries": 0,
+        "stream_usage": True,
+    }
+    settings.update(kwargs)
+    return ChatOpenAI(model=model, base_url=base_url, **settings)
+
+
+def fast_retries(attempts: int = 3):
+    """A retry policy with tiny pauses, for tests."""
+    from langgraph.types import RetryPolicy
+
+    from attention_moa_graph.errors import is_transient
+
+    return RetryPolicy(
+        max_attempts=attempts,
+        initial_interval=0.01,
+        backoff_factor=1.0,
+        jitter=False,
+        retry_on=is_transient,
+    )

@@ -1,0 +1,156 @@
+"""Failures at the real-client boundary: what is retried, what degrades, what stops."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from attention_moa_graph import (
+    AgentFailedError,
+    AgentsExhaustedError,
+    AggregatorFailedError,
+    Proposer,
+    create_attention_moa,
+)
+from tests.helpers import fast_retries, openai_model
+
+pytestmark = pytest.mark.anyio
+
+QUESTION = {"messages": [("user", "What causes tides?")]}
+NAMES = ["a", "b", "c"]
+
+
+def build(server, *, retries=3, **kwargs):
+    kwargs.setdefault("max_layers", 2)
+    return create_attention_moa(
+        [Proposer(n, openai_model(server.base_url, n)) for n in NAMES],
+        aggregator=openai_model(server.base_url, "agg"),
+        retry_policy=fast_retries(retries),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+async def clean_answer(fake_server):
+    """The answer of a fault-free run, to compare against."""
+    result = await build(fake_server).ainvoke(QUESTION)
+    fake_server.log.clear()
+    return result
+
+
+@pytest.mark.parametrize(
+    "fault", ["429", "500", "503", "garbage", "empty", "drop", "hang"]
+)
+async def test_transient_faults_are_retried_and_change_nothing(
+    fault, fake_server, clean_answer
+):
+    fake_server.scripted_faults["b"] = [fault, fault]
+    result = await build(fake_server, call_timeout=0.5).ainvoke(QUESTION)
+
+    assert result["final_answer"] == clean_answer["final_answer"]
+    assert result["layers"] == clean_answer["layers"]
+    assert all(not r["failures"] for r in result["layers"])
+    faulty = [r for r in fake_server.requests_for("b") if r.fault]
+    assert [r.fault for r in faulty] == [fault, fault]
+    # b's first call of the run took three attempts; every other call one.
+    assert len(fake_server.requests_for("b")) == 2 * 5 + 2
+
+
+async def test_client_retries_do_not_multiply_the_graphs(fake_server):
+    fake_server.scripted_faults["b"] = ["500"] * 20
+    proposers = [Proposer(n, openai_model(fake_server.base_url, n)) for n in NAMES]
+    proposers[1] = Proposer("b", openai_model(fake_server.base_url, "b", max_retries=2))
+    graph = create_attention_moa(
+        proposers,
+        aggregator=openai_model(fake_server.base_url, "agg"),
+        max_layers=1,
+        retry_policy=fast_retries(3),
+    )
+    result = await graph.ainvoke(QUESTION)
+    # One draft call, three graph attempts, no client retries under them.
+    assert len(fake_server.requests_for("b")) == 3
+    assert "b" in result["layers"][0]["failures"]
+    assert proposers[1].model.max_retries == 2  # the caller's instance is untouched
+
+
+@pytest.mark.parametrize("fault", ["400", "401"])
+async def test_a_non_transient_failure_stops_at_once(fault, fake_server):
+    fake_server.scripted_faults["c"] = [fault]
+    with pytest.raises(AgentFailedError, match="'c' failed in draft at layer 1") as err:
+        await build(fake_server).ainvoke(QUESTION)
+    assert err.value.agent == "c" and err.value.role == "draft"
+    assert len(fake_server.requests_for("c")) == 1
+
+
+async def test_a_dead_agent_is_dropped_and_the_layer_goes_on(fake_server):
+    fake_server.scripted_faults["c"] = ["500"] * 100
+    result = await build(fake_server).ainvoke(QUESTION)
+
+    for record in result["layers"]:
+        assert sorted(record["drafts"]) == ["a", "b"]
+        assert sorted(record["refined"]) == ["a", "b"]
+        assert sorted(record["critiques"]) == ["a", "b"]
+        assert all(sorted(by) == ["a", "b"] for by in record["critiques"].values())
+        assert list(record["failures"]) == ["c"]
+        assert "draft: OpenAIAPIError" in record["failures"]["c"]
+    assert len(fake_server.requests_for("c")) == 2 * 3  # 3 attempts per layer
+    assert result["stop_reason"] == "max_layers"
+
+
+async def test_a_critic_that_dies_mid_layer_is_dropped_from_what_follows(fake_server):
+    # c drafts, then every later call of c fails.
+    fake_server.scripted_faults["c"] = [None] + ["503"] * 100
+    result = await build(fake_server, max_layers=1).ainvoke(QUESTION)
+    record = result["layers"][0]
+    assert sorted(record["drafts"]) == ["a", "b", "c"]
+    assert sorted(record["refined"]) == ["a", "b"]
+    assert "c" in record["failures"]
+    assert record["failures"]["c"].startswith(("cross_attention", "self_attention"))
+
+
+async def test_too_few_agents_stop_the_run_and_a_resume_retries_only_them(fake_server):
+    fake_server.scripted_faults["b"] = ["500"] * 6
+    fake_server.scripted_faults["c"] = ["500"] * 6
+    graph = build(fake_server, min_agents=2, checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "exhausted"}}
+    with pytest.raises(AgentsExhaustedError, match="min_agents") as err:
+        await graph.ainvoke(QUESTION, thread)
+    assert err.value.layer == 1
+    # Three attempts, then one strict second try of three more.
+    assert len(fake_server.requests_for("b")) == 6
+    assert len(fake_server.requests_for("a")) == 1
+
+    # The provider is back (the scripted faults are used up): resume.
+    result = await graph.ainvoke(None, thread)
+    assert len(result["layers"]) == 2
+    assert all(not r["failures"] for r in result["layers"])
+    first_layer_drafts = [
+        r
+        for r in fake_server.requests_for("a")
+        if r.messages == [{"role": "user", "content": "What causes tides?"}]
+    ]
+    assert len(first_layer_drafts) == 1  # a's finished draft was not repeated
+
+
+async def test_a_failing_aggregator_stops_the_run_with_a_typed_error(fake_server):
+    fake_server.scripted_faults["agg"] = ["503"] * 3
+    graph = build(fake_server, checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "agg"}}
+    with pytest.raises(AggregatorFailedError, match="summary call of 'aggregator'"):
+        await graph.ainvoke(QUESTION, thread)
+    calls_before = {n: len(fake_server.requests_for(n)) for n in NAMES}
+    result = await graph.ainvoke(None, thread)
+    assert result["final_answer"]
+    # Resuming redid the summary only: layer 1's proposer calls were not repeated.
+    layer_two_calls = 5  # draft, 2 cross, 1 self, refine per agent
+    for name in NAMES:
+        assert (
+            len(fake_server.requests_for(name)) == calls_before[name] + layer_two_calls
+        )
+
+
+async def test_the_sync_path_retries_and_times_out_too(fake_server, clean_answer):
+    fake_server.scripted_faults["a"] = ["hang", "429"]
+    result = build(fake_server, call_timeout=0.5).invoke(QUESTION)
+    assert result["final_answer"] == clean_answer["final_answer"]
+    assert [r.fault for r in fake_server.requests_for("a")][:3] == ["hang", "429", None]
