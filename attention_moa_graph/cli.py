@@ -13,19 +13,24 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
 from attention_moa_graph.demo import DEMO_NOTICE
-from attention_moa_graph.graph import create_attention_moa
+from attention_moa_graph.errors import MoAError, MoAInputError
+from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, create_attention_moa
 from attention_moa_graph.models import DEMO_PREFIX, ModelLike, Proposer
+from attention_moa_graph.state import MoAInput
 
 DEFAULT_DEMO_PROPOSERS = ("demo:alpha", "demo:beta", "demo:gamma")
 DEFAULT_DEMO_AGGREGATOR = "demo:chair"
@@ -45,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Answer one question with the ensemble. With no models given, "
         "offline demo models are used.",
     )
-    ask.add_argument("question", help="the user's message")
+    ask.add_argument(
+        "question", nargs="?", help="the user's message (not with --resume)"
+    )
     ask.add_argument(
         "-p",
         "--proposer",
@@ -109,7 +116,65 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the whole result (layers, usage) as JSON instead of text",
     )
+    ask.add_argument(
+        "--thread",
+        help="conversation thread to continue or resume (default: a new one)",
+    )
+    ask.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the thread's interrupted run (give the same model options)",
+    )
+    ask.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file of saved threads (default: $ATTENTION_MOA_DB or "
+        "~/.local/state/attention-moa/checkpoints.sqlite)",
+    )
+    ask.add_argument(
+        "--no-db", action="store_true", help="do not save the run (no resume)"
+    )
+    ask.add_argument(
+        "--call-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a model call may take (default: 120)",
+    )
+    ask.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRY_POLICY.max_attempts,
+        help="attempts per model call on transient failures (default: 3)",
+    )
+    ask.add_argument(
+        "--min-agents",
+        type=int,
+        default=1,
+        help="fewest agents a layer may continue with after failures (default: 1)",
+    )
     return parser
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    if args.db:
+        return Path(args.db).expanduser()
+    if os.environ.get("ATTENTION_MOA_DB"):
+        return Path(os.environ["ATTENTION_MOA_DB"]).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return Path(state).expanduser() / "attention-moa" / "checkpoints.sqlite"
+
+
+@asynccontextmanager
+async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
+    if args.no_db:
+        yield None
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = _db_path(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
 
 
 def _split_named(value: str) -> tuple[str | None, str]:
@@ -185,6 +250,17 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     proposers, aggregator, demo = _agents(args)
     if demo and not args.json:
         console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    async with _checkpointer(args) as checkpointer:
+        return await _stream(args, console, proposers, aggregator, checkpointer)
+
+
+async def _stream(
+    args: argparse.Namespace,
+    console: Console,
+    proposers: list[Proposer],
+    aggregator: ModelLike,
+    checkpointer: Any,
+) -> dict[str, Any]:
     graph = create_attention_moa(
         proposers,
         aggregator=aggregator,
@@ -197,6 +273,19 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         self_attention=args.self_attention,
         residual=args.residual,
         temperature=args.temperature,
+        call_timeout=args.call_timeout,
+        retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),
+        min_agents=args.min_agents,
+        checkpointer=checkpointer,
+    )
+    config: RunnableConfig = {"configurable": {"thread_id": args.thread}}
+    if args.resume and not (await graph.aget_state(config)).next:
+        raise ValueError(
+            f"thread {args.thread} has no interrupted run to resume; ask a question "
+            "to continue the conversation"
+        )
+    payload: MoAInput | None = (
+        None if args.resume else MoAInput(messages=[HumanMessage(args.question)])
     )
     result: dict[str, Any] = {}
     status: AbstractContextManager[Any] = (
@@ -204,7 +293,8 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     )
     with status:
         async for namespace, mode, data in graph.astream(
-            {"messages": [HumanMessage(content=args.question)]},
+            payload,
+            config,
             stream_mode=["custom", "values"],
             subgraphs=True,
         ):
@@ -219,13 +309,33 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
 def _ask(args: argparse.Namespace) -> int:
     console = Console(stderr=False, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    if args.resume and (args.question or not args.thread or args.no_db):
+        errors.print(
+            "[red]error:[/red] --resume takes --thread ID (and a saved run), "
+            "and no question"
+        )
+        return 2
+    if not args.resume and not args.question:
+        errors.print("[red]error:[/red] give a question, e.g. attention-moa ask 'Hi?'")
+        return 2
+    args.thread = args.thread or uuid.uuid4().hex[:12]
     try:
         result = asyncio.run(_run(args, console))
-    except ValueError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+    except (MoAInputError, ValueError) as exc:
+        errors.print(f"[red]error:[/red] {exc}")
         return 2
+    except MoAError as exc:
+        errors.print(f"[red]the run stopped:[/red] {exc}")
+        if not args.no_db:
+            errors.print(
+                f"Resume it with: attention-moa ask --resume --thread {args.thread} "
+                "(and the same model options)"
+            )
+        return 1
     if args.json:
         payload = {
+            "thread": args.thread,
             "final_answer": result["final_answer"],
             "stop_reason": result["stop_reason"],
             "layers": result["layers"],
@@ -245,7 +355,8 @@ def _ask(args: argparse.Namespace) -> int:
     layers = len(result["layers"])
     console.print(
         f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "
-        f"{total['calls']} model calls, {total['total_tokens']} tokens"
+        f"{total['calls']} model calls, {total['total_tokens']} tokens; "
+        f"thread {args.thread}"
     )
     return 0
 

@@ -84,12 +84,14 @@ def without_client_retries(model: BaseChatModel) -> BaseChatModel:
     """A copy of the model whose client does not retry: the graph does.
 
     Retries at both levels would multiply (3 graph attempts x 3 client attempts).
-    Models with a `max_retries` field get it set to 0; OpenAI-style clients
+    Models with a `max_retries` field (unset counts: the OpenAI SDK then retries
+    twice) get it set to 0; OpenAI-style clients
     that were already built are swapped for zero-retry versions of themselves.
     The caller's own instance is left unchanged. Other models keep their
     client's behaviour.
     """
-    if not getattr(model, "max_retries", None):
+    # None means the client's own default (2 for the OpenAI SDK): not zero.
+    if not hasattr(model, "max_retries") or model.max_retries == 0:
         return model
     update: dict[str, Any] = {"max_retries": 0}
     for root, endpoint in (

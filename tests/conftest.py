@@ -23,10 +23,14 @@ PROVIDER_KEYS = (
 
 
 @pytest.fixture(autouse=True)
-def _no_keys_no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test that builds a real provider client by mistake fails loudly."""
+def _no_keys_no_tracing(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """A test that builds a real provider client by mistake fails loudly.
+
+    The CLI's saved threads go to the test's own directory, never the home.
+    """
     for key in PROVIDER_KEYS:
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("ATTENTION_MOA_DB", str(tmp_path / "threads.sqlite"))
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
     monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
 
@@ -75,3 +79,80 @@ def fake_server():
         yield server
     finally:
         server.stop()
+
+
+def _initdb() -> str | None:
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn():
+    """A throwaway PostgreSQL server from Debian's packages, on a free port.
+
+    In CI (`CI` set) a missing server is an error; elsewhere the tests skip.
+    """
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    initdb = _initdb()
+    if initdb is None:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    bin_dir = os.path.dirname(initdb)
+    # Not under pytest's tmp dirs: those are private to root, and the server
+    # runs as the postgres user.
+    data = Path(tempfile.mkdtemp(prefix="moa-pgdata-"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(
+        [*as_postgres, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        [
+            *as_postgres,
+            f"{bin_dir}/pg_ctl",
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(data / "server.log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
+    finally:
+        subprocess.run(
+            [
+                *as_postgres,
+                f"{bin_dir}/pg_ctl",
+                "-D",
+                str(data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
+        shutil.rmtree(data, ignore_errors=True)

@@ -154,3 +154,23 @@ async def test_the_sync_path_retries_and_times_out_too(fake_server, clean_answer
     result = build(fake_server, call_timeout=0.5).invoke(QUESTION)
     assert result["final_answer"] == clean_answer["final_answer"]
     assert [r.fault for r in fake_server.requests_for("a")][:3] == ["hang", "429", None]
+
+
+async def test_a_client_left_at_its_default_retry_setting_does_not_retry(fake_server):
+    from langchain_openai import ChatOpenAI
+
+    fake_server.scripted_faults["b"] = ["500"] * 20
+    default_client = ChatOpenAI(
+        model="b", base_url=fake_server.base_url, api_key="sk-test", timeout=10
+    )
+    assert default_client.max_retries is None  # the SDK's default: 2 retries
+    proposers = [Proposer(n, openai_model(fake_server.base_url, n)) for n in NAMES]
+    proposers[1] = Proposer("b", default_client)
+    graph = create_attention_moa(
+        proposers,
+        aggregator=openai_model(fake_server.base_url, "agg"),
+        max_layers=1,
+        retry_policy=fast_retries(2),
+    )
+    await graph.ainvoke(QUESTION)
+    assert len(fake_server.requests_for("b")) == 2

@@ -60,3 +60,38 @@ def test_the_installed_command_runs():
     )
     assert done.returncode == 0, done.stderr
     assert "1 layer (ran every layer), 16 model calls" in done.stdout
+
+
+def test_runs_are_saved_and_a_thread_continues_the_conversation(capsys, tmp_path):
+    db = tmp_path / "threads.sqlite"
+    assert main(["ask", "first?", "--json", "-l", "1", "--db", str(db)]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert db.exists()
+    assert (
+        main(
+            [
+                "ask",
+                "second?",
+                "--json",
+                "-l",
+                "1",
+                "--db",
+                str(db),
+                "--thread",
+                first["thread"],
+            ]
+        )
+        == 0
+    )
+    second = json.loads(capsys.readouterr().out)
+    assert second["thread"] == first["thread"]
+    assert '"second?"' in second["final_answer"]
+
+
+def test_resume_needs_a_thread_and_no_question(capsys):
+    assert main(["ask", "--resume"]) == 2
+    assert "--resume takes --thread" in capsys.readouterr().err
+    assert main(["ask"]) == 2
+    assert "give a question" in capsys.readouterr().err
+    assert main(["ask", "--resume", "--thread", "nothing-here"]) == 2
+    assert "no interrupted run to resume" in capsys.readouterr().err
