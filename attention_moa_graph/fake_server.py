@@ -22,9 +22,13 @@ import hashlib
 import json
 import math
 import random
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -153,6 +157,19 @@ class FakeOpenAIServer:
         """Stop the server."""
         self.stop()
 
+    def stats(self) -> dict[str, Any]:
+        """Counts for a client in another process (`GET /stats`)."""
+        with self._lock:
+            faults: dict[str, int] = {}
+            for record in self.log:
+                if record.fault:
+                    faults[record.fault] = faults.get(record.fault, 0) + 1
+            return {
+                "requests": len(self.log),
+                "faults": faults,
+                "peak_in_flight": self.peak_in_flight,
+            }
+
     def requests_for(self, model: str) -> list[RequestRecord]:
         """The logged requests naming a model."""
         with self._lock:
@@ -233,9 +250,11 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self._json(code, {"error": {"message": message, "type": kind}}, **headers)
 
         def do_GET(self) -> None:
-            """Answer the model listing some clients probe."""
+            """Answer the model listing some clients probe, and `/stats`."""
             if self.path.rstrip("/").endswith("/models"):
                 self._json(200, {"object": "list", "data": []})
+            elif self.path.rstrip("/").endswith("/stats"):
+                self._json(200, server.stats())
             else:
                 self._error(404, "not_found", f"no route {self.path}")
 
@@ -401,6 +420,35 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+@contextmanager
+def server_process(*args: str) -> Iterator[str]:
+    """Run the server in a process of its own; yields its base URL.
+
+    Arguments are the command line's (`"--latency", "0.2"`, ...). A separate
+    process keeps the server's work off the client's interpreter and core.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "attention_moa_graph.fake_server", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError(f"the fake server did not start (printed {url!r})")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def fetch_stats(base_url: str) -> dict[str, Any]:
+    """`GET /stats` of a server, wherever it runs."""
+    with urllib.request.urlopen(f"{base_url}/stats", timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve until interrupted, printing the base URL on the first line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -411,6 +459,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--chunk-delay", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--faults",
+        default=",".join(TRANSIENT_FAULTS),
+        help="comma-separated fault kinds that --fault-rate draws from",
+    )
+    parser.add_argument("--hang-seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     latency: float | Callable[[str, Sequence[Mapping[str, Any]]], float] = args.latency
@@ -420,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency=latency,
         chunk_delay=args.chunk_delay,
         fault_rate=args.fault_rate,
+        fault_kinds=tuple(k for k in args.faults.split(",") if k),
+        hang_seconds=args.hang_seconds,
         seed=args.seed,
         port=args.port,
     ).start()

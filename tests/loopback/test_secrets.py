@@ -1,0 +1,135 @@
+"""A planted API key never leaves the client: not in state, checkpoints, traces,
+logs or CLI output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+from langchain_core.tracers.base import BaseTracer
+from langchain_core.tracers.schemas import Run
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from attention_moa_graph import Proposer, create_attention_moa
+from tests.helpers import openai_model
+
+pytestmark = pytest.mark.anyio
+
+PLANTED = "sk-planted-2f9c41d7e8b3a605"
+
+
+class KeepRuns(BaseTracer):
+    """Every run a tracer would send, as JSON text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dumps: list[str] = []
+
+    def _persist_run(self, run: Run) -> None:
+        pass
+
+    def _end_trace(self, run: Run) -> None:
+        super()._end_trace(run)
+        self.dumps.append(run.model_dump_json())
+
+    def _on_run_update(self, run: Run) -> None:
+        self.dumps.append(run.model_dump_json())
+
+
+async def test_the_key_is_nowhere_but_in_the_request_header(
+    fake_server, tmp_path, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    db = tmp_path / "state.sqlite"
+    tracer = KeepRuns()
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        graph = create_attention_moa(
+            [
+                Proposer(n, openai_model(fake_server.base_url, n, api_key=PLANTED))
+                for n in ("a", "b")
+            ],
+            aggregator=openai_model(fake_server.base_url, "agg", api_key=PLANTED),
+            max_layers=2,
+            checkpointer=saver,
+        )
+        config = {"configurable": {"thread_id": "s"}, "callbacks": [tracer]}
+        result = await graph.ainvoke({"messages": [("user", "hi")]}, config)
+        history = [s async for s in graph.aget_state_history(config)]
+
+    assert fake_server.log[0].authorization == f"Bearer {PLANTED}"  # it was used
+    assert PLANTED not in json.dumps(result, default=str)
+    assert PLANTED not in json.dumps([s.values for s in history], default=str)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("state.sqlite*"))
+    assert result["final_answer"].encode() in stored  # the search sees the state
+    assert PLANTED.encode() not in stored
+    assert tracer.dumps and all(PLANTED not in d for d in tracer.dumps)
+    assert PLANTED not in caplog.text
+
+
+def test_the_cli_never_prints_the_key(fake_server, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["OPENAI_API_KEY"] = PLANTED
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attention_moa_graph.cli",
+            "ask",
+            "hi",
+            "-p",
+            "a",
+            "-p",
+            "b",
+            "-a",
+            "agg",
+            "--base-url",
+            fake_server.base_url,
+            "--json",
+            "-l",
+            "1",
+            "--db",
+            str(tmp_path / "cli.sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert fake_server.log[0].authorization == f"Bearer {PLANTED}"
+    assert PLANTED not in done.stdout + done.stderr
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cli.sqlite*"))
+    assert json.loads(done.stdout)["final_answer"].encode() in stored
+    assert PLANTED.encode() not in stored
+
+    fake_server.scripted_faults["a"] = ["401"]
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attention_moa_graph.cli",
+            "ask",
+            "hi",
+            "-p",
+            "a",
+            "-p",
+            "b",
+            "-a",
+            "agg",
+            "--base-url",
+            fake_server.base_url,
+            "-l",
+            "1",
+            "--no-db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert failed.returncode == 1 and "401" in failed.stderr
+    assert PLANTED not in failed.stdout + failed.stderr
