@@ -3,6 +3,7 @@
 The one entry point is `create_attention_moa`; see its docstring and the README.
 """
 
+from attention_moa_graph.chat_model import AttentionMoAChatModel
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.errors import (
     AgentFailedError,
@@ -29,6 +30,7 @@ __all__ = [
     "AgentFailedError",
     "AgentsExhaustedError",
     "AggregatorFailedError",
+    "AttentionMoAChatModel",
     "DEFAULT_PROMPTS",
     "LayerRecord",
     "MoAContext",

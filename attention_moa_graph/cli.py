@@ -15,7 +15,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,13 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import SecretStr
 from rich.console import Console
-from rich.panel import Panel
 
 from attention_moa_graph.demo import DEMO_NOTICE
 from attention_moa_graph.errors import MoAError, MoAInputError
 from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, create_attention_moa
 from attention_moa_graph.models import DEMO_PREFIX, ModelLike, Proposer
 from attention_moa_graph.state import MoAInput
+from attention_moa_graph.streaming import astream_answer
 
 DEFAULT_DEMO_PROPOSERS = ("demo:alpha", "demo:beta", "demo:gamma")
 DEFAULT_DEMO_AGGREGATOR = "demo:chair"
@@ -288,22 +288,38 @@ async def _stream(
         None if args.resume else MoAInput(messages=[HumanMessage(args.question)])
     )
     result: dict[str, Any] = {}
-    status: AbstractContextManager[Any] = (
-        nullcontext() if args.json else console.status("working...")
-    )
-    with status:
-        async for namespace, mode, data in graph.astream(
+    status = None if args.json else console.status("working...")
+    if status:
+        status.start()
+    answering = False
+    try:
+        async for event in astream_answer(
+            graph,
             payload,
             config,
-            stream_mode=["custom", "values"],
-            subgraphs=True,
+            max_layers=args.layers,
+            residual=args.residual,
         ):
-            if mode == "custom" and not args.json and isinstance(data, dict):
-                line = _describe(data)
+            if event.kind == "result":
+                result = event.data
+            elif args.json:
+                continue
+            elif event.kind == "progress":
+                line = _describe(event.data)
                 if line:
                     console.print(line)
-            elif mode == "values" and not namespace and isinstance(data, dict):
-                result = data
+            else:
+                if not answering:
+                    answering = True
+                    if status:
+                        status.stop()
+                    console.print("[bold]answer[/bold]")
+                console.out(event.data, end="", highlight=False)
+    finally:
+        if status:
+            status.stop()
+    if answering:
+        console.out("")
     return result
 
 
@@ -348,9 +364,6 @@ def _ask(args: argparse.Namespace) -> int:
         "stopped early by the residual agent"
         if result["stop_reason"] == "early_stop"
         else "ran every layer"
-    )
-    console.print(
-        Panel(result["final_answer"], title="answer", title_align="left", expand=False)
     )
     layers = len(result["layers"])
     console.print(

@@ -22,7 +22,7 @@ from attention_moa_graph.state import (
 _MARKUP = set("*_~`")
 
 
-def _strip_decoration(text: str) -> str:
+def strip_decoration(text: str) -> str:
     """Drop whitespace, markdown emphasis and punctuation from both ends."""
 
     def decorative(char: str) -> bool:
@@ -40,7 +40,7 @@ def _strip_decoration(text: str) -> str:
     return text[start:end]
 
 
-_NORMALISED_SIGNAL = _strip_decoration(STOP_SIGNAL).casefold()
+_NORMALISED_SIGNAL = strip_decoration(STOP_SIGNAL).casefold()
 
 
 def is_stop_signal(reply: str) -> bool:
@@ -52,7 +52,7 @@ def is_stop_signal(reply: str) -> bool:
         >>> is_stop_signal("Round 2 adds nothing, so: NO_FURTHER_IMPROVEMENT")
         False
     """
-    return _strip_decoration(reply).casefold() == _NORMALISED_SIGNAL
+    return strip_decoration(reply).casefold() == _NORMALISED_SIGNAL
 
 
 def live_after_drafts(state: LayerState, agents: Sequence[str]) -> list[str]:
