@@ -1,0 +1,138 @@
+"""`langgraph dev` serves the graph offline, as LangGraph Studio sees it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from langgraph_sdk import get_client
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    cli = shutil.which("langgraph", path=os.path.dirname(sys.executable))
+    assert cli, "langgraph-cli[inmem] is part of the dev dependencies"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(LANGGRAPH_CLI_NO_ANALYTICS="1", LANGSMITH_TRACING="false")
+    process = subprocess.Popen(
+        [
+            cli,
+            "dev",
+            "--no-browser",
+            "--no-reload",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"langgraph dev did not start:\n{output[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def test_xray_graph_shows_every_stage_of_the_layer(server_url):
+    client = get_client(url=server_url)
+    (assistant,) = await client.assistants.search(graph_id="attention_moa")
+    graph = await client.assistants.get_graph(assistant["assistant_id"], xray=True)
+    nodes = {node["id"] for node in graph["nodes"]}
+    for stage in (
+        "draft",
+        "cross_attention",
+        "self_attention",
+        "refine",
+        "summarize",
+        "residual",
+    ):
+        assert f"layer:{stage}" in nodes
+    assert {"prepare", "finish"} <= nodes
+
+
+async def test_schemas_offer_the_chat_input_and_a_described_configuration(server_url):
+    client = get_client(url=server_url)
+    (assistant,) = await client.assistants.search(graph_id="attention_moa")
+    schemas = await client.assistants.get_schemas(assistant["assistant_id"])
+    assert list(schemas["input_schema"]["properties"]) == ["messages"]
+    assert {"final_answer", "stop_reason", "layers", "usage"} <= set(
+        schemas["output_schema"]["properties"]
+    )
+    knobs = schemas["context_schema"]["properties"]
+    for knob in (
+        "max_layers",
+        "early_stopping",
+        "cross_attention",
+        "self_attention",
+        "residual",
+        "temperature",
+    ):
+        assert knobs[knob].get("description"), knob
+
+
+async def test_a_threaded_run_answers_and_streams_layer_progress(server_url):
+    client = get_client(url=server_url)
+    thread = await client.threads.create()
+    out = await client.runs.wait(
+        thread["thread_id"],
+        "attention_moa",
+        input={"messages": [{"role": "user", "content": "Why is the sky blue?"}]},
+        context={"max_layers": 2},
+    )
+    assert out["final_answer"].startswith("[demo]")
+    assert out["stop_reason"] == "max_layers" and len(out["layers"]) == 2
+
+    events = []
+    async for part in client.runs.stream(
+        thread["thread_id"],
+        "attention_moa",
+        input={"messages": [{"role": "user", "content": "And at night?"}]},
+        context={"max_layers": 1},
+        stream_mode=["custom"],
+        stream_subgraphs=True,
+    ):
+        if part.event.startswith("custom"):
+            events.append(part.data["event"])
+    assert events == [
+        "layer_start",
+        "stage_done",
+        "stage_done",
+        "stage_done",
+        "layer_end",
+    ]
+    state = await client.threads.get_state(thread["thread_id"])
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"] * 2
