@@ -22,6 +22,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
 from pydantic import SecretStr
 from rich.console import Console
 
@@ -37,23 +38,11 @@ DEFAULT_DEMO_AGGREGATOR = "demo:chair"
 _STAGE_NAMES = {"draft": "drafts", "critique": "critiques", "refine": "refinements"}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="attention-moa",
-        description="Attention-MoA: several LLMs draft, critique each other, "
-        "refine and merge their answers, layer after layer.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    ask = commands.add_parser(
-        "ask",
-        help="answer one question with the ensemble",
-        description="Answer one question with the ensemble. With no models given, "
-        "offline demo models are used.",
-    )
-    ask.add_argument(
-        "question", nargs="?", help="the user's message (not with --resume)"
-    )
-    ask.add_argument(
+def _ensemble_options() -> argparse.ArgumentParser:
+    """Options that choose the models and shape the ensemble (ask and serve)."""
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("ensemble")
+    group.add_argument(
         "-p",
         "--proposer",
         action="append",
@@ -62,54 +51,76 @@ def _parser() -> argparse.ArgumentParser:
         help="a proposer as 'provider:model' or 'name=provider:model'; repeat for "
         "each agent (default: three demo models)",
     )
-    ask.add_argument(
+    group.add_argument(
         "-a",
         "--aggregator",
         metavar="MODEL",
         help="the summary and residual agent (default: the first proposer's model, "
         "or a demo model)",
     )
-    ask.add_argument(
+    group.add_argument(
         "--residual-model", metavar="MODEL", help="a different residual agent"
     )
-    ask.add_argument(
+    group.add_argument(
         "-l", "--layers", type=int, default=3, help="maximum layers (default: 3)"
     )
-    ask.add_argument(
-        "--no-early-stopping",
-        dest="early_stopping",
-        action="store_false",
-        help="always run every layer",
-    )
-    ask.add_argument(
-        "--no-cross-attention",
-        dest="cross_attention",
-        action="store_false",
-        help="ablation: agents do not critique each other",
-    )
-    ask.add_argument(
-        "--no-self-attention",
-        dest="self_attention",
-        action="store_false",
-        help="ablation: agents do not critique themselves",
-    )
-    ask.add_argument(
-        "--no-residual",
-        dest="residual",
-        action="store_false",
-        help="ablation: no residual agent; the answer is the last summary",
-    )
-    ask.add_argument("-t", "--temperature", type=float, help="sampling temperature")
-    ask.add_argument(
+    for flag, dest, text in (
+        ("--no-early-stopping", "early_stopping", "always run every layer"),
+        ("--no-cross-attention", "cross_attention", "ablation: no peer critiques"),
+        ("--no-self-attention", "self_attention", "ablation: no self-critiques"),
+        ("--no-residual", "residual", "ablation: the answer is the last summary"),
+    ):
+        group.add_argument(flag, dest=dest, action="store_false", help=text)
+    group.add_argument("-t", "--temperature", type=float, help="sampling temperature")
+    group.add_argument(
         "--base-url",
         help="an OpenAI-compatible endpoint (vLLM, Ollama, ...); model names are "
         "then sent to it as given",
     )
-    ask.add_argument(
+    group.add_argument(
         "--api-key-env",
         default="OPENAI_API_KEY",
         help="environment variable holding the key for --base-url "
         "(default: OPENAI_API_KEY; local servers usually need none)",
+    )
+    group.add_argument(
+        "--call-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a model call may take (default: 120)",
+    )
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRY_POLICY.max_attempts,
+        help="attempts per model call on transient failures (default: 3)",
+    )
+    group.add_argument(
+        "--min-agents",
+        type=int,
+        default=1,
+        help="fewest agents a layer may continue with after failures (default: 1)",
+    )
+    return options
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attention-moa",
+        description="Attention-MoA: several LLMs draft, critique each other, "
+        "refine and merge their answers, layer after layer.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    ensemble = _ensemble_options()
+    ask = commands.add_parser(
+        "ask",
+        parents=[ensemble],
+        help="answer one question with the ensemble",
+        description="Answer one question with the ensemble. With no models given, "
+        "offline demo models are used.",
+    )
+    ask.add_argument(
+        "question", nargs="?", help="the user's message (not with --resume)"
     )
     ask.add_argument(
         "--json",
@@ -134,23 +145,23 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--no-db", action="store_true", help="do not save the run (no resume)"
     )
-    ask.add_argument(
-        "--call-timeout",
-        type=float,
-        default=120.0,
-        help="seconds a model call may take (default: 120)",
+    serve = commands.add_parser(
+        "serve",
+        parents=[ensemble],
+        help="serve the ensemble as an OpenAI-compatible chat model",
+        description="Serve POST /v1/chat/completions (plain and streamed, with "
+        "usage) backed by the ensemble, so any OpenAI client can use it.",
     )
-    ask.add_argument(
-        "--retries",
-        type=int,
-        default=DEFAULT_RETRY_POLICY.max_attempts,
-        help="attempts per model call on transient failures (default: 3)",
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1; the server has no auth)",
     )
-    ask.add_argument(
-        "--min-agents",
-        type=int,
-        default=1,
-        help="fewest agents a layer may continue with after failures (default: 1)",
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument(
+        "--model-name",
+        default="attention-moa",
+        help="the model id clients see (default: attention-moa)",
     )
     return parser
 
@@ -254,14 +265,14 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         return await _stream(args, console, proposers, aggregator, checkpointer)
 
 
-async def _stream(
+def _build(
     args: argparse.Namespace,
-    console: Console,
     proposers: list[Proposer],
     aggregator: ModelLike,
-    checkpointer: Any,
-) -> dict[str, Any]:
-    graph = create_attention_moa(
+    checkpointer: Any = None,
+    name: str = "attention_moa",
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    return create_attention_moa(
         proposers,
         aggregator=aggregator,
         residual_model=_model(args.residual_model, args)
@@ -277,7 +288,18 @@ async def _stream(
         retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),
         min_agents=args.min_agents,
         checkpointer=checkpointer,
+        name=name,
     )
+
+
+async def _stream(
+    args: argparse.Namespace,
+    console: Console,
+    proposers: list[Proposer],
+    aggregator: ModelLike,
+    checkpointer: Any,
+) -> dict[str, Any]:
+    graph = _build(args, proposers, aggregator, checkpointer)
     config: RunnableConfig = {"configurable": {"thread_id": args.thread}}
     if args.resume and not (await graph.aget_state(config)).next:
         raise ValueError(
@@ -374,11 +396,49 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from attention_moa_graph.serve import ChatCompletionsServer
+
+    console = Console(highlight=False)
+    try:
+        proposers, aggregator, demo = _agents(args)
+        graph = _build(args, proposers, aggregator, name=args.model_name)
+        server = ChatCompletionsServer(
+            graph,
+            model_name=args.model_name,
+            max_layers=args.layers,
+            residual=args.residual,
+            host=args.host,
+            port=args.port,
+        )
+    except (ValueError, OSError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        return 2
+    if demo:
+        console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]Listening on {args.host}: the endpoint has no authentication."
+            "[/yellow]"
+        )
+    console.print(
+        f"Serving model {args.model_name!r} at {server.base_url} "
+        "(POST /chat/completions). Ctrl-C stops."
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "ask":
         return _ask(args)
+    if args.command == "serve":
+        return _serve(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -71,3 +71,56 @@ def fast_retries(attempts: int = 3):
         jitter=False,
         retry_on=is_transient,
     )
+
+
+class Rendezvous(ScriptedChatModel):
+    """A fake whose calls of one role wait until `expected` calls are in flight.
+
+    Concurrency is then checked without timing: calls that really run together
+    all meet and the peak reaches `expected`; calls run in waves never do, and
+    each gives up after `patience` seconds with the peak short of it.
+    """
+
+    role: str = "cross_attention"
+    expected: int = 1
+    patience: float = 10.0
+    met: bool = False
+
+    def _waits(self, run_manager) -> bool:
+        return bool(run_manager) and run_manager.metadata.get("moa_role") in (
+            self.role,
+            "self_attention" if self.role == "cross_attention" else self.role,
+        )
+
+    def _meeting(self, deadline: float) -> bool:
+        """True once `expected` calls were in flight together (or time is up)."""
+        import time
+
+        if self._in_flight >= self.expected:
+            self.met = True
+        return self.met or time.monotonic() >= deadline
+
+    def _answer_now(self, messages, run_manager):
+        import time
+
+        self._enter()
+        try:
+            deadline = time.monotonic() + self.patience
+            while self._waits(run_manager) and not self._meeting(deadline):
+                time.sleep(0.002)
+            return self._answer(messages, run_manager)
+        finally:
+            self._leave()
+
+    async def _answer_later(self, messages, run_manager):
+        import asyncio
+        import time
+
+        self._enter()
+        try:
+            deadline = time.monotonic() + self.patience
+            while self._waits(run_manager) and not self._meeting(deadline):
+                await asyncio.sleep(0.002)
+            return self._answer(messages, run_manager)
+        finally:
+            self._leave()

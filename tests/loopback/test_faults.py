@@ -45,7 +45,7 @@ async def test_transient_faults_are_retried_and_change_nothing(
     fault, fake_server, clean_answer
 ):
     fake_server.scripted_faults["b"] = [fault, fault]
-    result = await build(fake_server, call_timeout=0.5).ainvoke(QUESTION)
+    result = await build(fake_server, call_timeout=1.0).ainvoke(QUESTION)
 
     assert result["final_answer"] == clean_answer["final_answer"]
     assert result["layers"] == clean_answer["layers"]
@@ -151,7 +151,7 @@ async def test_a_failing_aggregator_stops_the_run_with_a_typed_error(fake_server
 
 async def test_the_sync_path_retries_and_times_out_too(fake_server, clean_answer):
     fake_server.scripted_faults["a"] = ["hang", "429"]
-    result = build(fake_server, call_timeout=0.5).invoke(QUESTION)
+    result = build(fake_server, call_timeout=1.0).invoke(QUESTION)
     assert result["final_answer"] == clean_answer["final_answer"]
     assert [r.fault for r in fake_server.requests_for("a")][:3] == ["hang", "429", None]
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_the_reply_depends_on_the_prompt_not_on_call_order():
-    model = ScriptedChatModel(model_name="m", latency=0.01)
+    model = ScriptedChatModel(model_name="m", latency=0.5)
     prompts = [f"question {i}" for i in range(8)]
     forward = await asyncio.gather(*(model.ainvoke(p) for p in prompts))
     backward = await asyncio.gather(*(model.ainvoke(p) for p in reversed(prompts)))
