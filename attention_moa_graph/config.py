@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.types import RetryPolicy
 
 from attention_moa_graph.context import MoAContext
-from attention_moa_graph.models import Agent
+from attention_moa_graph.models import Agent, LazyModel, check_model_spec
 from attention_moa_graph.prompts import MoAPrompts
 from attention_moa_graph.state import ROLES, RunSettings
 
@@ -34,6 +34,9 @@ class MoAConfig:
     min_agents: int = 1
     call_timeout: float | None = 120.0
     retry_policy: RetryPolicy | None = None
+    _per_run: dict[str, LazyModel] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def agent(self, name: str) -> Agent:
         """Look up an agent (proposer, aggregator or residual) by name."""
@@ -42,14 +45,38 @@ class MoAConfig:
                 return candidate
         raise KeyError(name)
 
-    def build_models(self) -> None:
-        """Create every lazily specified model now, before any call is made.
+    def agent_for(self, name: str, spec: str | None) -> Agent:
+        """The agent making a call: built, or with the model a run chose."""
+        if spec is None:
+            return self.agent(name)
+        return Agent(name, self._per_run.setdefault(spec, LazyModel(spec)))
+
+    def aggregator_for(self, settings: RunSettings) -> Agent:
+        """The summary agent of a run."""
+        return self.agent_for(self.aggregator.name, settings["aggregator_model"])
+
+    def residual_for(self, settings: RunSettings) -> Agent:
+        """The residual agent of a run (the aggregator unless built separately)."""
+        if self.residual_agent is self.aggregator:
+            return self.aggregator_for(settings)
+        return self.residual_agent
+
+    def build_models(self, settings: RunSettings) -> None:
+        """Create every model of a run now, before any call is made.
 
         Raises:
             ValueError: If a model cannot be created, most often because the
                 provider's API key is not set.
         """
-        for agent in (*self.agents, self.aggregator, self.residual_agent):
+        proposers = [
+            self.agent_for(name, settings["models"].get(name))
+            for name in settings["agents"]
+        ]
+        for agent in (
+            *proposers,
+            self.aggregator_for(settings),
+            self.residual_for(settings),
+        ):
             try:
                 agent.model.get()
             except Exception as exc:
@@ -89,10 +116,41 @@ class MoAConfig:
                     f"{switch}=True)."
                 )
             switches[switch] = built if wanted is None else wanted
+        agents = [agent.name for agent in self.agents]
+        models: dict[str, str] = {}
+        if ctx.proposer_models is not None:
+            agents = [f"proposer_{i}" for i in range(len(ctx.proposer_models))]
+            for name, spec in zip(agents, ctx.proposer_models, strict=True):
+                models[name] = str(
+                    check_model_spec(spec, f"context proposer_models ({name})")
+                )
+            if len(agents) > MAX_AGENTS:
+                raise ValueError(
+                    f"context proposer_models lists {len(agents)} models; use at "
+                    f"most {MAX_AGENTS}."
+                )
+        if switches["cross_attention"] and len(agents) < 2:
+            raise ValueError(
+                "cross-attention needs at least two proposers; list two or more "
+                "proposer_models, or set cross_attention=False for the run."
+            )
+        if len(agents) < self.min_agents:
+            raise ValueError(
+                f"the run has {len(agents)} proposers but the graph needs "
+                f"min_agents={self.min_agents}; list more proposer_models."
+            )
+        aggregator_model = None
+        if ctx.aggregator_model is not None:
+            aggregator_model = str(
+                check_model_spec(ctx.aggregator_model, "context aggregator_model")
+            )
         temperatures: dict[str, float] = dict(self.temperatures)
         if ctx.temperature is not None:
             temperatures = dict.fromkeys(ROLES, float(ctx.temperature))
         return RunSettings(
+            agents=agents,
+            models=models,
+            aggregator_model=aggregator_model,
             max_layers=max_layers,
             early_stopping=(
                 self.early_stopping

@@ -18,6 +18,21 @@ class MoAContext:
         1
     """
 
+    proposer_models: list[str] | None = field(
+        default=None,
+        metadata={
+            "description": "Models of the proposers for this run, as "
+            "'provider:model' strings (named proposer_0, proposer_1, ...). Unset: "
+            "the proposers the graph was built with."
+        },
+    )
+    aggregator_model: str | None = field(
+        default=None,
+        metadata={
+            "description": "Model of the summary (and, unless built with its own, "
+            "residual) agent for this run, as 'provider:model'. Unset: the built one."
+        },
+    )
     max_layers: int | None = field(
         default=None,
         metadata={
@@ -79,6 +94,24 @@ class MoAContext:
             raise ValueError(
                 f"MoAContext.temperature must be a number from 0 to 2, got "
                 f"{self.temperature!r}."
+            )
+        if self.proposer_models is not None and (
+            not isinstance(self.proposer_models, list)
+            or not self.proposer_models
+            or not all(isinstance(m, str) and m.strip() for m in self.proposer_models)
+        ):
+            raise ValueError(
+                "MoAContext.proposer_models must be a non-empty list of "
+                "'provider:model' strings, e.g. ['openai:gpt-4.1-mini', "
+                f"'demo:beta']; got {self.proposer_models!r}."
+            )
+        if self.aggregator_model is not None and (
+            not isinstance(self.aggregator_model, str)
+            or not self.aggregator_model.strip()
+        ):
+            raise ValueError(
+                "MoAContext.aggregator_model must be a 'provider:model' string, "
+                f"got {self.aggregator_model!r}."
             )
         for name in ("early_stopping", "cross_attention", "self_attention", "residual"):
             value = getattr(self, name)

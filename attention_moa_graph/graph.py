@@ -165,7 +165,7 @@ def create_attention_moa(
         settings = config.for_run(runtime.context)
         # Here, not in the model nodes: a missing key fails before any call, and
         # client construction (which reads files) stays off the event loop.
-        config.build_models()
+        config.build_models(settings)
         return {
             "settings": settings,
             "layers": [],

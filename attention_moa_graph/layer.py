@@ -89,7 +89,6 @@ def build_layer(
     config: MoAConfig,
 ) -> CompiledStateGraph[LayerState, MoAContext, LayerInput, LayerOutput]:
     """Compile the subgraph that runs one layer for every agent of `config`."""
-    names = [agent.name for agent in config.agents]
     builder = StateGraph(
         LayerState,
         context_schema=MoAContext,
@@ -118,20 +117,20 @@ def build_layer(
         return gather
 
     def drafts(state: LayerState) -> list[Send]:
-        return fan_out_drafts(state, names)
+        return fan_out_drafts(state, state["settings"]["agents"])
 
     def critiques(state: LayerState) -> list[Send] | str:
-        return fan_out_critiques(state, names)
+        return fan_out_critiques(state, state["settings"]["agents"])
 
     def refinements(state: LayerState) -> list[Send]:
-        return fan_out_refinements(state, names)
+        return fan_out_refinements(state, state["settings"]["agents"])
 
     def summary(state: LayerState) -> list[Send] | str:
-        return route_after_refine(state, names)
+        return route_after_refine(state, state["settings"]["agents"])
 
     def close(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
         """Record the layer and decide whether the loop stops here."""
-        record = close_layer(state, names)
+        record = close_layer(state, state["settings"]["agents"])
         runtime.stream_writer(
             {
                 "event": "layer_end",

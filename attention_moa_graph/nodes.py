@@ -176,7 +176,7 @@ def make_draft_node(config: MoAConfig) -> RunnableLambda[DraftTask, Update]:
     def plan(task: DraftTask) -> ModelCall:
         return ModelCall(
             role="draft",
-            agent=config.agent(task["agent"]),
+            agent=config.agent_for(task["agent"], task["model"]),
             layer=task["layer"],
             messages=build_draft_messages(
                 config.prompts, task["messages"], task["reference"]
@@ -205,7 +205,7 @@ def make_cross_attention_node(
     def plan(task: CritiqueTask) -> ModelCall:
         return ModelCall(
             role="cross_attention",
-            agent=config.agent(task["critic"]),
+            agent=config.agent_for(task["critic"], task["model"]),
             layer=task["layer"],
             messages=build_cross_attention_messages(
                 config.prompts,
@@ -228,7 +228,7 @@ def make_self_attention_node(
     def plan(task: CritiqueTask) -> ModelCall:
         return ModelCall(
             role="self_attention",
-            agent=config.agent(task["critic"]),
+            agent=config.agent_for(task["critic"], task["model"]),
             layer=task["layer"],
             messages=build_self_attention_messages(
                 config.prompts, task["messages"], task["own_answer"]
@@ -245,7 +245,7 @@ def make_refine_node(config: MoAConfig) -> RunnableLambda[RefineTask, Update]:
     def plan(task: RefineTask) -> ModelCall:
         return ModelCall(
             role="refine",
-            agent=config.agent(task["agent"]),
+            agent=config.agent_for(task["agent"], task["model"]),
             layer=task["layer"],
             messages=build_refine_messages(
                 config.prompts, task["messages"], task["draft"], task["suggestions"]
@@ -264,12 +264,12 @@ def make_refine_node(config: MoAConfig) -> RunnableLambda[RefineTask, Update]:
 
 def make_summarize_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]:
     """The summary agent merges the refined answers (the drafts in plain MoA)."""
-    names = [agent.name for agent in config.agents]
 
     def plan(state: LayerState) -> ModelCall:
+        names = state["settings"]["agents"]
         return ModelCall(
             role="summary",
-            agent=config.aggregator,
+            agent=config.aggregator_for(state["settings"]),
             layer=state["layer"],
             messages=build_summary_messages(
                 config.prompts, state["messages"], layer_answers(state, names)
@@ -293,7 +293,7 @@ def make_residual_node(config: MoAConfig) -> RunnableLambda[LayerState, Update]:
         settings = state["settings"]
         return ModelCall(
             role="residual",
-            agent=config.residual_agent,
+            agent=config.residual_for(settings),
             layer=state["layer"],
             messages=build_residual_messages(
                 config.prompts,

@@ -119,6 +119,7 @@ def _draft(state: LayerState, agent: str, strict: bool) -> Send:
             reference=history[-1] if history else None,
             temperature=state["settings"]["temperatures"].get("draft"),
             strict=strict,
+            model=state["settings"]["models"].get(agent),
         ),
     )
 
@@ -137,6 +138,7 @@ def _critique(state: LayerState, critic: str, target: str, strict: bool) -> Send
             target_answer=drafts[target],
             temperature=state["settings"]["temperatures"].get(role),
             strict=strict,
+            model=state["settings"]["models"].get(critic),
         ),
     )
 
@@ -153,6 +155,7 @@ def _refine(state: LayerState, agent: str, agents: Sequence[str], strict: bool) 
             suggestions=[received[c] for c in agents if c in received],
             temperature=state["settings"]["temperatures"].get("refine"),
             strict=strict,
+            model=state["settings"]["models"].get(agent),
         ),
     )
 

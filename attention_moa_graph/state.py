@@ -121,6 +121,12 @@ class MoAOutput(TypedDict):
 class RunSettings(TypedDict):
     """The knobs in force for one run: the built values narrowed by `MoAContext`."""
 
+    agents: list[str]
+    """The proposers' names for this run, in order."""
+    models: dict[str, str]
+    """Agent name -> model spec chosen for this run (empty: the built models)."""
+    aggregator_model: str | None
+    """The aggregator's model spec for this run, or None for the built one."""
     max_layers: int
     early_stopping: bool
     cross_attention: bool
@@ -181,6 +187,8 @@ class DraftTask(TypedDict):
     messages: list[AnyMessage]
     reference: str | None
     temperature: float | None
+    model: str | None
+    """The agent's model spec for this run, when the context chose one."""
     strict: bool
     """A second try after too many agents failed: a failure now stops the run."""
 
@@ -195,6 +203,8 @@ class CritiqueTask(TypedDict):
     own_answer: str
     target_answer: str
     temperature: float | None
+    model: str | None
+    """The agent's model spec for this run, when the context chose one."""
     strict: bool
 
 
@@ -207,4 +217,6 @@ class RefineTask(TypedDict):
     draft: str
     suggestions: list[str]
     temperature: float | None
+    model: str | None
+    """The agent's model spec for this run, when the context chose one."""
     strict: bool

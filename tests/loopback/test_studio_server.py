@@ -111,9 +111,9 @@ async def test_a_threaded_run_answers_and_streams_layer_progress(server_url):
         thread["thread_id"],
         "attention_moa",
         input={"messages": [{"role": "user", "content": "Why is the sky blue?"}]},
-        context={"max_layers": 2},
+        context={"max_layers": 2, "aggregator_model": "demo:boss"},
     )
-    assert out["final_answer"].startswith("[demo]")
+    assert out["final_answer"].startswith("[demo] Boss's")
     assert out["stop_reason"] == "max_layers" and len(out["layers"]) == 2
 
     events = []

@@ -155,3 +155,44 @@ async def test_context_max_layers_lowers_the_depth():
         {"messages": [("user", "hi")]}, context={"max_layers": 1}
     )
     assert len(result["layers"]) == 1
+
+
+async def test_context_can_choose_the_models_of_one_run(call_log):
+    built = fake_agents(["a", "b"])
+    graph = create_attention_moa(built, aggregator="demo:chair", max_layers=2)
+    result = await graph.ainvoke(
+        {"messages": [("user", "hi")]},
+        {"callbacks": [call_log]},
+        context={
+            "proposer_models": ["demo:xena", "demo:yuri", "demo:zoe"],
+            "aggregator_model": "demo:boss",
+        },
+    )
+    assert all(not p.model.calls for p in built)
+    first = result["layers"][0]
+    assert sorted(first["drafts"]) == ["proposer_0", "proposer_1", "proposer_2"]
+    assert first["drafts"]["proposer_1"].startswith("[demo] Yuri's")
+    assert result["final_answer"].startswith("[demo] Boss's")
+    assert call_log.count(moa_layer=1, moa_role="cross_attention") == 6
+    # The next run without a context uses the built models again.
+    again = await graph.ainvoke(
+        {"messages": [("user", "hi")]}, context={"max_layers": 1}
+    )
+    assert sorted(again["layers"][0]["drafts"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "context, message",
+    [
+        ({"proposer_models": ["nosuchprovider:x", "demo:b"]}, "cannot resolve model"),
+        ({"proposer_models": ["demo:solo"]}, "at least two proposers"),
+        ({"proposer_models": []}, "non-empty list"),
+        ({"aggregator_model": "nosuchprovider:y"}, "aggregator_model"),
+    ],
+)
+async def test_bad_per_run_models_fail_before_any_call(context, message):
+    built = fake_agents(["a", "b"])
+    graph = create_attention_moa(built, aggregator="demo:chair")
+    with pytest.raises(ValueError, match=message):
+        await graph.ainvoke({"messages": [("user", "hi")]}, context=context)
+    assert all(not p.model.calls for p in built)
