@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-OFFLINE = ["01_quickstart.ipynb"]
+OFFLINE = ["01_quickstart.ipynb", "02_inside_the_layers.ipynb"]
 
 
 @pytest.mark.parametrize("name", OFFLINE)
@@ -30,4 +30,17 @@ def test_notebook_runs_offline(name):
     ]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "stop reason: early_stop" in text
+    assert EXPECTED[name] in text
+
+
+EXPECTED = {
+    "01_quickstart.ipynb": "stop reason: early_stop",
+    "02_inside_the_layers.ipynb": "plain MoA:   9 calls",
+}
+
+
+def test_the_real_models_notebook_says_it_needs_keys_before_any_call():
+    notebook = nbformat.read(NOTEBOOKS / "03_real_models.ipynb", as_version=4)
+    first, guard = notebook.cells[0], notebook.cells[1]
+    assert first.cell_type == "markdown" and "OPENAI_API_KEY" in first.source
+    assert guard.cell_type == "code" and "raise RuntimeError" in guard.source
