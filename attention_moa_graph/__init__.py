@@ -23,6 +23,7 @@ from attention_moa_graph.state import (
     MoAState,
     UsageReport,
 )
+from attention_moa_graph.usage import CostEstimate, estimate_cost
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,7 @@ __all__ = [
     "AgentsExhaustedError",
     "AggregatorFailedError",
     "AttentionMoAChatModel",
+    "CostEstimate",
     "DEFAULT_PROMPTS",
     "LayerRecord",
     "MoAContext",
@@ -46,5 +48,6 @@ __all__ = [
     "UsageReport",
     "__version__",
     "create_attention_moa",
+    "estimate_cost",
     "is_stop_signal",
 ]

@@ -92,6 +92,7 @@ class ModelCall:
         return CallRecord(
             role=self.role,
             agent=self.agent.name,
+            model=self.agent.model.label,
             input_tokens=usage["input_tokens"] if usage else 0,
             output_tokens=usage["output_tokens"] if usage else 0,
             total_tokens=usage["total_tokens"] if usage else 0,

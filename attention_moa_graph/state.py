@@ -44,6 +44,8 @@ class UsageReport(TypedDict):
     """Keyed by `moa_role` (`draft`, `cross_attention`, ...)."""
     by_agent: dict[str, TokenUsage]
     """Keyed by agent name: proposers, then the aggregator (and residual agent)."""
+    by_model: dict[str, TokenUsage]
+    """Keyed by model: its spec string, or an instance's model name."""
 
 
 class CallRecord(TypedDict):
@@ -51,6 +53,7 @@ class CallRecord(TypedDict):
 
     role: Role
     agent: str
+    model: str
     input_tokens: int
     output_tokens: int
     total_tokens: int

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+from typing_extensions import TypedDict
 
 from attention_moa_graph.state import CallRecord, TokenUsage, UsageReport
 
@@ -21,7 +23,7 @@ def _add(into: TokenUsage, other: TokenUsage) -> None:
 
 def empty_report() -> UsageReport:
     """A report of no calls."""
-    return UsageReport(total=empty_usage(), by_role={}, by_agent={})
+    return UsageReport(total=empty_usage(), by_role={}, by_agent={}, by_model={})
 
 
 def report_calls(calls: Iterable[CallRecord]) -> UsageReport:
@@ -37,6 +39,7 @@ def report_calls(calls: Iterable[CallRecord]) -> UsageReport:
         _add(report["total"], usage)
         _add(report["by_role"].setdefault(call["role"], empty_usage()), usage)
         _add(report["by_agent"].setdefault(call["agent"], empty_usage()), usage)
+        _add(report["by_model"].setdefault(call["model"], empty_usage()), usage)
     return report
 
 
@@ -49,4 +52,48 @@ def combine_reports(reports: Iterable[UsageReport]) -> UsageReport:
             _add(combined["by_role"].setdefault(role, empty_usage()), usage)
         for agent, usage in report["by_agent"].items():
             _add(combined["by_agent"].setdefault(agent, empty_usage()), usage)
+        for model, usage in report["by_model"].items():
+            _add(combined["by_model"].setdefault(model, empty_usage()), usage)
     return combined
+
+
+class CostEstimate(TypedDict):
+    """Money spent by a run, from a price table."""
+
+    total: float
+    by_model: dict[str, float]
+    unpriced: list[str]
+    """Models that made calls but have no price: not in `total`."""
+
+
+def estimate_cost(
+    usage: UsageReport, prices: Mapping[str, tuple[float, float]]
+) -> CostEstimate:
+    """Price a run's usage.
+
+    Args:
+        usage: A `usage` report (of a run, or of one layer).
+        prices: Model (as keyed in `usage["by_model"]`) -> (price per million
+            input tokens, price per million output tokens).
+
+    Example:
+        >>> report = {"total": {}, "by_role": {}, "by_agent": {}, "by_model": {
+        ...     "openai:gpt-4.1-mini": {"calls": 2, "input_tokens": 1_000_000,
+        ...                             "output_tokens": 500_000,
+        ...                             "total_tokens": 1_500_000}}}
+        >>> estimate_cost(report, {"openai:gpt-4.1-mini": (0.4, 1.6)})["total"]
+        1.2
+    """
+    by_model: dict[str, float] = {}
+    unpriced: list[str] = []
+    for model, counts in usage["by_model"].items():
+        if model not in prices:
+            unpriced.append(model)
+            continue
+        per_input, per_output = prices[model]
+        by_model[model] = (
+            counts["input_tokens"] * per_input + counts["output_tokens"] * per_output
+        ) / 1_000_000
+    return CostEstimate(
+        total=round(sum(by_model.values()), 10), by_model=by_model, unpriced=unpriced
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attention_moa_graph import create_attention_moa
+from attention_moa_graph import create_attention_moa, estimate_cost
 from attention_moa_graph.testing import ScriptedChatModel, count_tokens
 from tests.helpers import fake_agents
 
@@ -120,3 +120,22 @@ async def test_usage_report_sums_the_models_token_counts():
     assert usage["by_role"]["cross_attention"]["calls"] == 12
     assert sum(u["calls"] for u in usage["by_role"].values()) == 33
     assert [layer["usage"]["total"]["calls"] for layer in result["layers"]] == [16, 17]
+
+
+async def test_usage_by_model_prices_a_run():
+    agents = fake_agents(["a", "b"])
+    graph = create_attention_moa(
+        agents, aggregator=ScriptedChatModel(model_name="agg"), max_layers=1
+    )
+    result = await graph.ainvoke({"messages": [("user", "Price me.")]})
+    by_model = result["usage"]["by_model"]
+    assert sorted(by_model) == ["a", "agg", "b"]
+    assert by_model["agg"]["calls"] == 1 and by_model["a"]["calls"] == 4
+
+    cost = estimate_cost(result["usage"], {"a": (1.0, 2.0), "agg": (10.0, 20.0)})
+    expected_a = (
+        by_model["a"]["input_tokens"] * 1 + by_model["a"]["output_tokens"] * 2
+    ) / 1e6
+    assert cost["by_model"]["a"] == pytest.approx(expected_a)
+    assert cost["unpriced"] == ["b"]
+    assert cost["total"] == pytest.approx(sum(cost["by_model"].values()))

@@ -25,6 +25,7 @@ def test_all_lists_exactly_the_public_names_sorted():
         "AgentsExhaustedError",
         "AggregatorFailedError",
         "AttentionMoAChatModel",
+        "CostEstimate",
         "DEFAULT_PROMPTS",
         "LayerRecord",
         "MoAError",
@@ -40,6 +41,7 @@ def test_all_lists_exactly_the_public_names_sorted():
         "UsageReport",
         "__version__",
         "create_attention_moa",
+        "estimate_cost",
         "is_stop_signal",
     }
     for name in attention_moa_graph.__all__:
