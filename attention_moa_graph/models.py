@@ -81,30 +81,34 @@ def _build(spec: ModelLike) -> BaseChatModel:
 
 
 def without_client_retries(model: BaseChatModel) -> BaseChatModel:
-    """A copy of the model whose client does not retry: the graph does.
+    """A copy of the model fit for the graph: no client retries, usage when streamed.
 
     Retries at both levels would multiply (3 graph attempts x 3 client attempts).
     Models with a `max_retries` field (unset counts: the OpenAI SDK then retries
-    twice) get it set to 0; OpenAI-style clients
-    that were already built are swapped for zero-retry versions of themselves.
-    The caller's own instance is left unchanged. Other models keep their
-    client's behaviour.
+    twice) get it set to 0; OpenAI-style clients that were already built are
+    swapped for zero-retry versions of themselves. Models with a `stream_usage`
+    switch left unset get it on: LangGraph streams calls, and langchain-openai
+    reports no usage for streamed calls to a custom `base_url` otherwise (an
+    explicit False is respected, for servers without `stream_options`). The caller's own
+    instance is left unchanged; other models keep their behaviour.
     """
+    update: dict[str, Any] = {}
+    if hasattr(model, "stream_usage") and model.stream_usage is None:
+        update["stream_usage"] = True
     # None means the client's own default (2 for the OpenAI SDK): not zero.
-    if not hasattr(model, "max_retries") or model.max_retries == 0:
-        return model
-    update: dict[str, Any] = {"max_retries": 0}
-    for root, endpoint in (
-        ("root_client", "client"),
-        ("root_async_client", "async_client"),
-    ):
-        client = getattr(model, root, None)
-        if client is not None and hasattr(client, "with_options"):
-            fresh = client.with_options(max_retries=0)
-            update[root] = fresh
-            if getattr(model, endpoint, None) is not None:
-                update[endpoint] = fresh.chat.completions
-    return model.model_copy(update=update)
+    if hasattr(model, "max_retries") and model.max_retries != 0:
+        update["max_retries"] = 0
+        for root, endpoint in (
+            ("root_client", "client"),
+            ("root_async_client", "async_client"),
+        ):
+            client = getattr(model, root, None)
+            if client is not None and hasattr(client, "with_options"):
+                fresh = client.with_options(max_retries=0)
+                update[root] = fresh
+                if getattr(model, endpoint, None) is not None:
+                    update[endpoint] = fresh.chat.completions
+    return model.model_copy(update=update) if update else model
 
 
 def check_model_spec(spec: object, where: str) -> ModelLike:

@@ -174,3 +174,26 @@ async def test_a_client_left_at_its_default_retry_setting_does_not_retry(fake_se
     )
     await graph.ainvoke(QUESTION)
     assert len(fake_server.requests_for("b")) == 2
+
+
+async def test_usage_is_counted_when_a_custom_endpoint_streams(fake_server):
+    from langchain_openai import ChatOpenAI
+
+    from attention_moa_graph.streaming import astream_answer
+
+    def plain(name):  # stream_usage left off, as users often do
+        return ChatOpenAI(
+            model=name, base_url=fake_server.base_url, api_key="sk-test", max_retries=0
+        )
+
+    assert plain("a").stream_usage is None  # unset: off for a custom base_url
+    graph = create_attention_moa(
+        [Proposer(n, plain(n)) for n in NAMES], aggregator=plain("agg"), max_layers=1
+    )
+    events = [
+        e async for e in astream_answer(graph, QUESTION, max_layers=1, residual=True)
+    ]
+    result = events[-1].data
+    assert all(r.stream for r in fake_server.log)  # LangGraph streamed every call
+    assert all(r.include_usage for r in fake_server.log)
+    assert result["usage"]["by_role"]["draft"]["output_tokens"] > 0

@@ -99,3 +99,19 @@ async def test_inner_calls_are_traced_under_the_models_run(call_log):
 async def test_bad_arguments_fail_when_the_model_is_built():
     with pytest.raises(ValueError, match="cross_attention=False"):
         AttentionMoAChatModel(proposers=[Proposer("x", "demo:x")], aggregator="demo:c")
+
+
+async def test_the_compiled_graph_composes_in_lcel_with_a_bound_context():
+    from langchain_core.runnables import RunnableLambda
+
+    from attention_moa_graph import create_attention_moa
+
+    graph = create_attention_moa(fake_agents(["a", "b"]), aggregator="demo:chair")
+    chain = (
+        RunnableLambda(lambda q: {"messages": [("user", q)]})
+        | graph.bind(context={"max_layers": 1})
+        | RunnableLambda(lambda out: (out["final_answer"], len(out["layers"])))
+    )
+    answer, layers = await chain.ainvoke("What is dew?")
+    assert layers == 1 and answer.startswith("[demo] Chair's summary")
+    assert chain.batch(["a?", "b?"])[1][1] == 1
