@@ -1,0 +1,120 @@
+"""Graph overhead per model call, against bare asyncio.gather of the same calls.
+
+In-process fake models with zero latency, so what remains is LangGraph, this
+package's nodes, callbacks and (optionally) checkpointing. The baseline replays
+exactly the calls a graph run made (same prompts, same stage batches) with
+`asyncio.gather` on the same fake model.
+
+Run: python -m benchmarks.overhead [--agents 5 --layers 3 --runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from attention_moa_graph import Proposer, create_attention_moa
+from attention_moa_graph.testing import ScriptedChatModel
+from benchmarks.common import record
+
+STAGE_ORDER = {
+    "draft": 0,
+    "cross_attention": 1,
+    "self_attention": 1,
+    "refine": 2,
+    "summary": 3,
+    "residual": 4,
+}
+
+
+def build(model: ScriptedChatModel, n: int, layers: int, checkpointer=None):
+    return create_attention_moa(
+        [Proposer(f"p{i}", model) for i in range(n)],
+        aggregator=model,
+        max_layers=layers,
+        early_stopping=False,
+        checkpointer=checkpointer,
+    )
+
+
+async def time_graph(graph, runs: int, thread: bool) -> float:
+    times = []
+    for index in range(runs):
+        config = {"configurable": {"thread_id": f"t{index}"}} if thread else None
+        started = time.perf_counter()
+        await graph.ainvoke({"messages": [("user", f"question {index}")]}, config)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def time_bare(model: ScriptedChatModel, batches, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for batch in batches:
+            await asyncio.gather(*(model.ainvoke(list(messages)) for messages in batch))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def main_async(n: int, layers: int, runs: int) -> str:
+    model = ScriptedChatModel(model_name="fake")
+    graph = build(model, n, layers)
+    await graph.ainvoke({"messages": [("user", "warm up")]})
+    model.reset()
+    await graph.ainvoke({"messages": [("user", "the recorded run")]})
+    stages: dict[tuple[int, int], list] = defaultdict(list)
+    for call in model.calls:
+        key = (call.metadata["moa_layer"], STAGE_ORDER[call.metadata["moa_role"]])
+        stages[key].append(call.messages)
+    batches = [stages[key] for key in sorted(stages)]
+    calls = sum(len(batch) for batch in batches)
+
+    bare = await time_bare(model, batches, runs)
+    plain = await time_graph(graph, runs, thread=False)
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = str(Path(folder) / "bench.sqlite")
+        async with AsyncSqliteSaver.from_conn_string(path) as saver:
+            saved_graph = build(model, n, layers, checkpointer=saver)
+            await saved_graph.ainvoke(
+                {"messages": [("user", "warm up")]}, {"configurable": {"thread_id": "w"}}
+            )
+            saved = await time_graph(saved_graph, runs, thread=True)
+
+    def per_call(total: float) -> float:
+        return (total - bare) / calls * 1000
+
+    return "\n".join(
+        [
+            f"{n} agents, {layers} layers: {calls} calls per query; medians of {runs} runs.",
+            "",
+            "| run | ms per query | overhead ms per call | target |",
+            "|---|---|---|---|",
+            f"| bare asyncio.gather of the same calls | {bare * 1000:.1f} | 0 | |",
+            f"| graph, no checkpointer | {plain * 1000:.1f} | {per_call(plain):.3f} "
+            "| <= 0.3 |",
+            f"| graph, AsyncSqliteSaver | {saved * 1000:.1f} | {per_call(saved):.3f} "
+            "| <= 1.0 |",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=5)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    table = asyncio.run(main_async(args.agents, args.layers, args.runs))
+    record("Graph overhead per model call", "python -m benchmarks.overhead", table)
+
+
+if __name__ == "__main__":
+    main()
