@@ -7,7 +7,7 @@ TEST ?= tests
 QUESTION ?= Why is the sky blue?
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint format snapshots dev clean
+.PHONY: help install demo test lint format snapshots dev bench clean
 
 help:
 	@echo "make demo       run the ensemble on a sample question (offline demo models)"
@@ -16,6 +16,7 @@ help:
 	@echo "make format     ruff format and fix"
 	@echo "make snapshots  refresh the graph-drawing snapshots"
 	@echo "make dev        serve the graph to LangGraph Studio (langgraph dev)"
+	@echo "make bench      run the benchmarks; figures go to benchmarks/RESULTS.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ snapshots: $(STAMP)
 
 dev: $(STAMP)
 	LANGGRAPH_CLI_NO_ANALYTICS=1 $(BIN)/langgraph dev --no-browser
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.critical_path
+	$(BIN)/python -m benchmarks.overhead
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -224,6 +224,9 @@ def lognormal_latency(
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The default listen backlog of 5 resets connections when an ensemble sends
+    # dozens of calls at once (N² critiques).
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that time out or drop the socket are expected here."""

@@ -24,6 +24,11 @@ from attention_moa_graph.errors import MoAError, MoAInputError
 from attention_moa_graph.streaming import astream_answer
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # many clients at once; the default backlog is 5
+
+
 class ChatCompletionsServer:
     """Serves one compiled graph as the model `model_name`."""
 
@@ -42,8 +47,7 @@ class ChatCompletionsServer:
         self.model_name = model_name
         self.max_layers = max_layers
         self.residual = residual
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _make_handler(self))
 
     @property
     def base_url(self) -> str:

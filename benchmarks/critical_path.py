@@ -73,8 +73,9 @@ async def bare_floor(base_url: str, n: int, layers: int) -> float:
 async def measure(latency: float, n: int, layers: int) -> dict[str, float]:
     with server_process("--latency", str(latency)) as url:
         graph = build(url, n, layers)
-        await graph.ainvoke({"messages": [("user", "warm up the clients")]},
-                            context={"max_layers": 1})
+        await graph.ainvoke(
+            {"messages": [("user", "warm up the clients")]}, context={"max_layers": 1}
+        )
         started = time.perf_counter()
         await graph.ainvoke({"messages": [("user", f"Question for {n} agents")]})
         wall = time.perf_counter() - started

@@ -84,7 +84,8 @@ async def main_async(n: int, layers: int, runs: int) -> str:
         async with AsyncSqliteSaver.from_conn_string(path) as saver:
             saved_graph = build(model, n, layers, checkpointer=saver)
             await saved_graph.ainvoke(
-                {"messages": [("user", "warm up")]}, {"configurable": {"thread_id": "w"}}
+                {"messages": [("user", "warm up")]},
+                {"configurable": {"thread_id": "w"}},
             )
             saved = await time_graph(saved_graph, runs, thread=True)
 
@@ -93,7 +94,8 @@ async def main_async(n: int, layers: int, runs: int) -> str:
 
     return "\n".join(
         [
-            f"{n} agents, {layers} layers: {calls} calls per query; medians of {runs} runs.",
+            f"{n} agents, {layers} layers: {calls} calls per query; "
+            f"medians of {runs} runs.",
             "",
             "| run | ms per query | overhead ms per call | target |",
             "|---|---|---|---|",
