@@ -147,6 +147,8 @@ class MoAConfig:
         temperatures: dict[str, float] = dict(self.temperatures)
         if ctx.temperature is not None:
             temperatures = dict.fromkeys(ROLES, float(ctx.temperature))
+        if ctx.temperatures:
+            temperatures.update({k: float(v) for k, v in ctx.temperatures.items()})
         return RunSettings(
             agents=agents,
             models=models,

@@ -75,6 +75,15 @@ class MoAContext:
         },
     )
 
+    temperatures: dict[str, float] | None = field(
+        default=None,
+        metadata={
+            "description": "Per-role temperatures for this run, e.g. "
+            '{"draft": 0.7, "summary": 0.0}; roles: draft, cross_attention, '
+            "self_attention, refine, summary, residual. Applied after `temperature`."
+        },
+    )
+
     def __post_init__(self) -> None:
         """Reject values no run could use."""
         if self.max_layers is not None and (
@@ -113,6 +122,27 @@ class MoAContext:
                 "MoAContext.aggregator_model must be a 'provider:model' string, "
                 f"got {self.aggregator_model!r}."
             )
+        if self.temperatures is not None:
+            roles = (
+                "draft",
+                "cross_attention",
+                "self_attention",
+                "refine",
+                "summary",
+                "residual",
+            )
+            if not isinstance(self.temperatures, dict) or any(
+                role not in roles
+                or isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0.0 <= value <= 2.0
+                for role, value in self.temperatures.items()
+            ):
+                raise ValueError(
+                    "MoAContext.temperatures must map roles "
+                    f"({', '.join(roles)}) to numbers from 0 to 2; "
+                    f"got {self.temperatures!r}."
+                )
         for name in ("early_stopping", "cross_attention", "self_attention", "residual"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):

@@ -53,3 +53,24 @@ async def test_the_context_temperature_applies_to_every_call_of_the_run(call_log
         context={"temperature": 0.2},
     )
     assert set().union(*temperatures_by_role(call_log).values()) == {0.2}
+
+
+async def test_context_role_temperatures_apply_after_the_global_one(call_log):
+    graph = build(temperature=0.7)
+    await graph.ainvoke(
+        {"messages": [("user", "hi")]},
+        {"callbacks": [call_log]},
+        context={"temperature": 0.3, "temperatures": {"summary": 0.0}},
+    )
+    seen = temperatures_by_role(call_log)
+    assert seen["summary"] == {0.0}
+    assert seen["draft"] == seen["refine"] == seen["residual"] == {0.3}
+
+
+async def test_unknown_roles_in_the_context_are_rejected_before_any_call():
+    import pytest
+
+    with pytest.raises(ValueError, match="temperatures must map roles"):
+        await build().ainvoke(
+            {"messages": [("user", "hi")]}, context={"temperatures": {"critic": 0.1}}
+        )
