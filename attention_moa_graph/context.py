@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attention_moa_graph.state import ROLES
+
 
 @dataclass(frozen=True, kw_only=True)
 class MoAContext:
@@ -123,16 +125,8 @@ class MoAContext:
                 f"got {self.aggregator_model!r}."
             )
         if self.temperatures is not None:
-            roles = (
-                "draft",
-                "cross_attention",
-                "self_attention",
-                "refine",
-                "summary",
-                "residual",
-            )
             if not isinstance(self.temperatures, dict) or any(
-                role not in roles
+                role not in ROLES
                 or isinstance(value, bool)
                 or not isinstance(value, (int, float))
                 or not 0.0 <= value <= 2.0
@@ -140,7 +134,7 @@ class MoAContext:
             ):
                 raise ValueError(
                     "MoAContext.temperatures must map roles "
-                    f"({', '.join(roles)}) to numbers from 0 to 2; "
+                    f"({', '.join(ROLES)}) to numbers from 0 to 2; "
                     f"got {self.temperatures!r}."
                 )
         for name in ("early_stopping", "cross_attention", "self_attention", "residual"):

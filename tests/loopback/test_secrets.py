@@ -70,35 +70,22 @@ async def test_the_key_is_nowhere_but_in_the_request_header(
     assert PLANTED not in caplog.text
 
 
-def test_the_cli_never_prints_the_key(fake_server, tmp_path):
+def ask(server, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["OPENAI_API_KEY"] = PLANTED
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attention_moa_graph.cli",
-            "ask",
-            "hi",
-            "-p",
-            "a",
-            "-p",
-            "b",
-            "-a",
-            "agg",
-            "--base-url",
-            fake_server.base_url,
-            "--json",
-            "-l",
-            "1",
-            "--db",
-            str(tmp_path / "cli.sqlite"),
-        ],
+    command = [sys.executable, "-m", "attention_moa_graph.cli", "ask", "hi"]
+    models = ["-p", "a", "-p", "b", "-a", "agg", "--base-url", server.base_url]
+    return subprocess.run(
+        [*command, *models, "-l", "1", *extra],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
     )
+
+
+def test_the_cli_never_prints_the_key(fake_server, tmp_path):
+    done = ask(fake_server, "--json", "--db", str(tmp_path / "cli.sqlite"))
     assert done.returncode == 0, done.stderr
     assert fake_server.log[0].authorization == f"Bearer {PLANTED}"
     assert PLANTED not in done.stdout + done.stderr
@@ -107,29 +94,6 @@ def test_the_cli_never_prints_the_key(fake_server, tmp_path):
     assert PLANTED.encode() not in stored
 
     fake_server.scripted_faults["a"] = ["401"]
-    failed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attention_moa_graph.cli",
-            "ask",
-            "hi",
-            "-p",
-            "a",
-            "-p",
-            "b",
-            "-a",
-            "agg",
-            "--base-url",
-            fake_server.base_url,
-            "-l",
-            "1",
-            "--no-db",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    failed = ask(fake_server, "--no-db")
     assert failed.returncode == 1 and "401" in failed.stderr
     assert PLANTED not in failed.stdout + failed.stderr
