@@ -1,0 +1,89 @@
+"""The `attention-moa` command line: `ask` a question, or `serve` the ensemble.
+
+Example:
+    attention-moa ask "Why is the sky blue?"            # offline demo models
+    attention-moa ask "..." -p openai:gpt-4.1-mini -p anthropic:claude-sonnet-4-5 \
+        -a openai:gpt-4.1
+    attention-moa serve -p openai:gpt-4.1-mini -p openai:gpt-4.1-nano
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from attention_moa_graph.cli.ask import run_ask
+from attention_moa_graph.cli.ensemble import ensemble_options
+from attention_moa_graph.cli.serve import run_serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attention-moa",
+        description="Attention-MoA: several LLMs draft, critique each other, "
+        "refine and merge their answers, layer after layer.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    ensemble = ensemble_options()
+    ask = commands.add_parser(
+        "ask",
+        parents=[ensemble],
+        help="answer one question with the ensemble",
+        description="Answer one question with the ensemble. With no models given, "
+        "offline demo models are used.",
+    )
+    ask.add_argument(
+        "question", nargs="?", help="the user's message (not with --resume)"
+    )
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole result (layers, usage) as JSON instead of text",
+    )
+    ask.add_argument(
+        "--thread",
+        help="conversation thread to continue or resume (default: a new one)",
+    )
+    ask.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the thread's interrupted run (give the same model options)",
+    )
+    ask.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file of saved threads (default: $ATTENTION_MOA_DB or "
+        "~/.local/state/attention-moa/checkpoints.sqlite)",
+    )
+    ask.add_argument(
+        "--no-db", action="store_true", help="do not save the run (no resume)"
+    )
+    serve = commands.add_parser(
+        "serve",
+        parents=[ensemble],
+        help="serve the ensemble as an OpenAI-compatible chat model",
+        description="Serve POST /v1/chat/completions (plain and streamed, with "
+        "usage) backed by the ensemble, so any OpenAI client can use it.",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1; the server has no auth)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument(
+        "--model-name",
+        default="attention-moa",
+        help="the model id clients see (default: attention-moa)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "ask":
+        return run_ask(args)
+    if args.command == "serve":
+        return run_serve(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands

@@ -1,0 +1,175 @@
+"""`attention-moa ask`: one question, progress per layer, the answer streamed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
+from rich.console import Console
+
+from attention_moa_graph.cli.ensemble import agents_from, build_graph
+from attention_moa_graph.demo import DEMO_NOTICE
+from attention_moa_graph.errors import MoAError, MoAInputError
+from attention_moa_graph.models import ModelLike, Proposer
+from attention_moa_graph.state import MoAInput
+from attention_moa_graph.streaming import astream_answer
+
+_STAGE_NAMES = {"draft": "drafts", "critique": "critiques", "refine": "refinements"}
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    if args.db:
+        return Path(args.db).expanduser()
+    if os.environ.get("ATTENTION_MOA_DB"):
+        return Path(os.environ["ATTENTION_MOA_DB"]).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or "~/.local/state"
+    return Path(state).expanduser() / "attention-moa" / "checkpoints.sqlite"
+
+
+@asynccontextmanager
+async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
+    if args.no_db:
+        yield None
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = _db_path(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
+
+
+def _describe(event: dict[str, Any]) -> str | None:
+    kind = event.get("event")
+    layer = event.get("layer")
+    if kind == "layer_start":
+        return f"[bold]layer {layer}[/bold]"
+    if kind == "stage_done":
+        stage = _STAGE_NAMES.get(event["stage"], event["stage"])
+        return f"  {stage}: {event['results']} done ({event['calls']} calls so far)"
+    if kind == "layer_end":
+        stop = " [yellow]residual agent: stop[/yellow]" if event["stopped"] else ""
+        return f"  layer {layer} done: {event['calls']} calls{stop}"
+    return None
+
+
+async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    proposers, aggregator, demo = agents_from(args)
+    if demo and not args.json:
+        console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    async with _checkpointer(args) as checkpointer:
+        return await _stream(args, console, proposers, aggregator, checkpointer)
+
+
+async def _stream(
+    args: argparse.Namespace,
+    console: Console,
+    proposers: list[Proposer],
+    aggregator: ModelLike,
+    checkpointer: Any,
+) -> dict[str, Any]:
+    graph = build_graph(args, proposers, aggregator, checkpointer)
+    config: RunnableConfig = {"configurable": {"thread_id": args.thread}}
+    if args.resume and not (await graph.aget_state(config)).next:
+        raise ValueError(
+            f"thread {args.thread} has no interrupted run to resume; ask a question "
+            "to continue the conversation"
+        )
+    payload: MoAInput | None = (
+        None if args.resume else MoAInput(messages=[HumanMessage(args.question)])
+    )
+    result: dict[str, Any] = {}
+    status = None if args.json else console.status("working...")
+    if status:
+        status.start()
+    answering = False
+    try:
+        async for event in astream_answer(
+            graph,
+            payload,
+            config,
+            max_layers=args.layers,
+            residual=args.residual,
+        ):
+            if event.kind == "result":
+                result = event.data
+            elif args.json:
+                continue
+            elif event.kind == "progress":
+                line = _describe(event.data)
+                if line:
+                    console.print(line)
+            else:
+                if not answering:
+                    answering = True
+                    if status:
+                        status.stop()
+                    console.print("[bold]answer[/bold]")
+                console.out(event.data, end="", highlight=False)
+    finally:
+        if status:
+            status.stop()
+    if answering:
+        console.out("")
+    return result
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    """Answer one question; returns the exit status."""
+    console = Console(stderr=False, highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    if args.resume and (args.question or not args.thread or args.no_db):
+        errors.print(
+            "[red]error:[/red] --resume takes --thread ID (and a saved run), "
+            "and no question"
+        )
+        return 2
+    if not args.resume and not args.question:
+        errors.print("[red]error:[/red] give a question, e.g. attention-moa ask 'Hi?'")
+        return 2
+    args.thread = args.thread or uuid.uuid4().hex[:12]
+    try:
+        result = asyncio.run(_run(args, console))
+    except (MoAInputError, ValueError) as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        return 2
+    except MoAError as exc:
+        errors.print(f"[red]the run stopped:[/red] {exc}")
+        if not args.no_db:
+            errors.print(
+                f"Resume it with: attention-moa ask --resume --thread {args.thread} "
+                "(and the same model options)"
+            )
+        return 1
+    if args.json:
+        payload = {
+            "thread": args.thread,
+            "final_answer": result["final_answer"],
+            "stop_reason": result["stop_reason"],
+            "layers": result["layers"],
+            "usage": result["usage"],
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    total = result["usage"]["total"]
+    reason = (
+        "stopped early by the residual agent"
+        if result["stop_reason"] == "early_stop"
+        else "ran every layer"
+    )
+    layers = len(result["layers"])
+    console.print(
+        f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "
+        f"{total['calls']} model calls, {total['total_tokens']} tokens; "
+        f"thread {args.thread}"
+    )
+    return 0

@@ -1,0 +1,47 @@
+"""`attention-moa serve`: the ensemble as an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from attention_moa_graph.cli.ensemble import agents_from, build_graph
+from attention_moa_graph.demo import DEMO_NOTICE
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted; returns the exit status."""
+    from attention_moa_graph.serve import ChatCompletionsServer
+
+    console = Console(highlight=False)
+    try:
+        proposers, aggregator, demo = agents_from(args)
+        graph = build_graph(args, proposers, aggregator, name=args.model_name)
+        server = ChatCompletionsServer(
+            graph,
+            model_name=args.model_name,
+            max_layers=args.layers,
+            residual=args.residual,
+            host=args.host,
+            port=args.port,
+        )
+    except (ValueError, OSError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        return 2
+    if demo:
+        console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]Listening on {args.host}: the endpoint has no authentication."
+            "[/yellow]"
+        )
+    console.print(
+        f"Serving model {args.model_name!r} at {server.base_url} "
+        "(POST /chat/completions). Ctrl-C stops."
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0

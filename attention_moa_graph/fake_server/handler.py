@@ -1,0 +1,219 @@
+"""The fake server's HTTP handler: OpenAI's chat-completions protocol, and faults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+# server.py imports this module only inside FakeOpenAIServer.start(): no cycle.
+from attention_moa_graph.fake_server.server import FakeOpenAIServer, RequestRecord
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            part.get("text", "") for part in content if isinstance(part, dict)
+        )
+    return ""
+
+
+def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to one server's state."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep test output quiet."""
+
+        def _json(self, code: int, payload: object, **headers: str) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name.replace("_", "-"), value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, code: int, kind: str, message: str, **headers: str) -> None:
+            self._json(code, {"error": {"message": message, "type": kind}}, **headers)
+
+        def do_GET(self) -> None:
+            """Answer the model listing some clients probe, and `/stats`."""
+            if self.path.rstrip("/").endswith("/models"):
+                self._json(200, {"object": "list", "data": []})
+            elif self.path.rstrip("/").endswith("/stats"):
+                self._json(200, server.stats())
+            else:
+                self._error(404, "not_found", f"no route {self.path}")
+
+        def do_POST(self) -> None:
+            """Answer a chat completion, or fail as planned."""
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length)
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                return self._error(404, "not_found", f"no route {self.path}")
+            try:
+                request = json.loads(body or b"{}")
+            except json.JSONDecodeError:
+                return self._error(400, "invalid_request_error", "body is not JSON")
+            model = str(request.get("model", ""))
+            messages = list(request.get("messages") or [])
+            stream = bool(request.get("stream"))
+            include_usage = bool(
+                (request.get("stream_options") or {}).get("include_usage")
+            )
+            fault = server.choose_fault(model, body)
+            record = RequestRecord(
+                model=model,
+                stream=stream,
+                include_usage=include_usage,
+                messages=messages,
+                fault=fault,
+                started=time.monotonic(),
+                authorization=self.headers.get("authorization", ""),
+            )
+            with server._lock:
+                server.log.append(record)
+            server._enter()
+            try:
+                self._answer(request, model, messages, stream, include_usage, fault)
+            finally:
+                record.finished = time.monotonic()
+                server._leave()
+
+        def _answer(
+            self,
+            request: dict[str, Any],
+            model: str,
+            messages: list[dict[str, Any]],
+            stream: bool,
+            include_usage: bool,
+            fault: str | None,
+        ) -> None:
+            if fault == "hang":
+                server._stopping.wait(server.hang_seconds)
+                self.close_connection = True
+                return None
+            wait = server.delay(model, messages)
+            if wait > 0 and server._stopping.wait(wait):
+                self.close_connection = True
+                return None
+            if fault == "drop":
+                self.close_connection = True
+                return None
+            if fault in ("429", "500", "503", "400", "401"):
+                code = int(fault)
+                names = {
+                    429: "rate_limit_exceeded",
+                    500: "server_error",
+                    503: "server_error",
+                    400: "invalid_request_error",
+                    401: "invalid_api_key",
+                }
+                headers = {"retry_after": "0"} if code == 429 else {}
+                return self._error(code, names[code], f"injected {fault}", **headers)
+            if fault == "garbage":
+                payload = b"<html>upstream proxy error</html>"
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return None
+            text = "" if fault == "empty" else server.reply(model, messages)
+            prompt_tokens = sum(
+                _words(_content_text(m.get("content"))) for m in messages
+            )
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": _words(text),
+                "total_tokens": prompt_tokens + _words(text),
+            }
+            base = {
+                "id": "chatcmpl-" + hashlib.sha256(text.encode()).hexdigest()[:16],
+                "created": int(time.time()),
+                "model": model,
+            }
+            if not stream:
+                return self._json(
+                    200,
+                    {
+                        **base,
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    },
+                )
+            self._stream(base, text, usage, include_usage)
+            return None
+
+        def _stream(
+            self,
+            base: dict[str, Any],
+            text: str,
+            usage: dict[str, int],
+            include_usage: bool,
+        ) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+
+            def event(payload: object) -> None:
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
+
+            words = text.split(" ") if text else []
+            for index, word in enumerate(words):
+                delta: dict[str, str] = {"content": word if index == 0 else " " + word}
+                if index == 0:
+                    delta["role"] = "assistant"
+                event(
+                    {
+                        **base,
+                        "object": "chat.completion.chunk",
+                        "choices": [
+                            {"index": 0, "delta": delta, "finish_reason": None}
+                        ],
+                    }
+                )
+                if server.chunk_delay:
+                    time.sleep(server.chunk_delay)
+            event(
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                }
+            )
+            if include_usage:
+                event(
+                    {
+                        **base,
+                        "object": "chat.completion.chunk",
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+
+    return Handler
