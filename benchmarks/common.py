@@ -38,7 +38,15 @@ def machine() -> str:
 
 
 def record(title: str, command: str, table: str) -> None:
-    """Print a result table and append it, dated, to RESULTS.md."""
+    """Print a result table and append it, dated, to RESULTS.md.
+
+    `command` is completed with the arguments the script was given.
+    """
+    import sys
+
+    extra = " ".join(sys.argv[1:])
+    if extra and extra not in command:
+        command = f"{command} {extra}"
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     block = (
         f"\n## {title} ({stamp})\n\nMachine: {machine()}\n\n"
