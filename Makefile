@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TEST ?= tests
+TEST ?=
 QUESTION ?= Why is the sky blue?
 STAMP := $(VENV)/.installed
 
