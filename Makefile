@@ -50,6 +50,7 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.critical_path
 	$(BIN)/python -m benchmarks.overhead
+	$(BIN)/python -m benchmarks.growth
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
