@@ -9,7 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage
@@ -77,14 +77,14 @@ def _checked(reply: BaseMessage) -> BaseMessage:
     return reply
 
 
-def _malformed(error: BaseException) -> MalformedReplyError | None:
-    """Provider responses that could not be parsed surface as these errors."""
+def _raise_translated(error: Exception) -> NoReturn:
+    """Re-raise a failed call's error; unparseable responses become retryable."""
     if isinstance(error, json.JSONDecodeError) or (
         # langchain-core's wording when a stream ends without a single chunk.
         isinstance(error, ValueError) and "No generations found" in str(error)
     ):
-        return MalformedReplyError(f"unparseable response: {error}")
-    return None
+        raise MalformedReplyError(f"unparseable response: {error}") from error
+    raise error
 
 
 def call_model(
@@ -125,10 +125,7 @@ def call_model(
             raise outcome["error"]
         return _checked(outcome["reply"])
     except Exception as exc:
-        malformed = _malformed(exc)
-        if malformed is not None:
-            raise malformed from exc
-        raise
+        _raise_translated(exc)
 
 
 async def acall_model(
@@ -146,8 +143,5 @@ async def acall_model(
     except asyncio.TimeoutError as exc:
         raise CallTimeoutError(f"no reply within {timeout:g} s") from exc
     except Exception as exc:
-        malformed = _malformed(exc)
-        if malformed is not None:
-            raise malformed from exc
-        raise
+        _raise_translated(exc)
     return _checked(reply)

@@ -70,17 +70,17 @@ class LazyModel:
 
 def _build(spec: ModelLike) -> BaseChatModel:
     if isinstance(spec, BaseChatModel):
-        return without_client_retries(spec)
+        return for_graph(spec)
     if spec.startswith(DEMO_PREFIX):
         from attention_moa_graph.demo import demo_model
 
         return demo_model(spec[len(DEMO_PREFIX) :])
     from langchain.chat_models import init_chat_model
 
-    return without_client_retries(init_chat_model(spec))
+    return for_graph(init_chat_model(spec))
 
 
-def without_client_retries(model: BaseChatModel) -> BaseChatModel:
+def for_graph(model: BaseChatModel) -> BaseChatModel:
     """A copy of the model fit for the graph: no client retries, usage when streamed.
 
     Retries at both levels would multiply (3 graph attempts x 3 client attempts).

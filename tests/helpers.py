@@ -87,10 +87,10 @@ class Rendezvous(ScriptedChatModel):
     met: bool = False
 
     def _waits(self, run_manager) -> bool:
-        return bool(run_manager) and run_manager.metadata.get("moa_role") in (
-            self.role,
-            "self_attention" if self.role == "cross_attention" else self.role,
-        )
+        # Cross- and self-attention calls share one stage, so they meet together.
+        stage = {"self_attention": "cross_attention"}
+        role = run_manager.metadata.get("moa_role") if run_manager else None
+        return stage.get(role, role) == self.role
 
     def _meeting(self, deadline: float) -> bool:
         """True once `expected` calls were in flight together (or time is up)."""
