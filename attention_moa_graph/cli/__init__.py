@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from attention_moa_graph.cli.ask import run_ask
 from attention_moa_graph.cli.ensemble import ensemble_options
+from attention_moa_graph.cli.evaluate import add_eval_parser, run_eval
 from attention_moa_graph.cli.serve import run_serve
 
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         default="attention-moa",
         help="the model id clients see (default: attention-moa)",
     )
+    add_eval_parser(commands)
     return parser
 
 
@@ -86,4 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_ask(args)
     if args.command == "serve":
         return run_serve(args)
+    if args.command == "eval":
+        return run_eval(args)
     return 2  # pragma: no cover - argparse rejects unknown commands

@@ -26,6 +26,14 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def _logprobs(text: str) -> dict[str, Any]:
+    """Log-probabilities of the first token: the reply's first word, certain."""
+    words = text.split()
+    token = words[0] if words else ""
+    entry = {"token": token, "logprob": 0.0, "bytes": list(token.encode())}
+    return {"content": [{**entry, "top_logprobs": [entry]}]}
+
+
 def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to one server's state."""
 
@@ -146,18 +154,19 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 "model": model,
             }
             if not stream:
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+                if request.get("logprobs"):
+                    choice["logprobs"] = _logprobs(text)
                 return self._json(
                     200,
                     {
                         **base,
                         "object": "chat.completion",
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": text},
-                                "finish_reason": "stop",
-                            }
-                        ],
+                        "choices": [choice],
                         "usage": usage,
                     },
                 )

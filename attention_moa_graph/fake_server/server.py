@@ -21,7 +21,16 @@ ReplyFn = Callable[[str, Sequence[Mapping[str, Any]]], str]
 
 
 def default_reply(model: str, messages: Sequence[Mapping[str, Any]]) -> str:
-    """A deterministic reply naming the model and a digest of the prompt."""
+    """A deterministic reply naming the model and a digest of the prompt.
+
+    Two families of model names act as fixed judges for the evaluation tests:
+    `judge-rating-<x>` writes a short review ending in `Rating: [[<x>]]`, and
+    `judge-says-<token>` replies with just `<token>` (AlpacaEval's `m`/`M`).
+    """
+    if model.startswith("judge-rating-"):
+        return f"The answer is relevant and clear. Rating: [[{model[13:]}]]"
+    if model.startswith("judge-says-"):
+        return model[11:]
     digest = hashlib.sha256(
         json.dumps([model, messages], sort_keys=True).encode()
     ).hexdigest()[:12]

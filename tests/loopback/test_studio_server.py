@@ -141,3 +141,67 @@ async def test_a_threaded_run_answers_and_streams_layer_progress(server_url):
     ]
     state = await client.threads.get_state(thread["thread_id"])
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"] * 2
+
+
+async def test_eval_generate_runs_on_the_server_and_skips_finished_threads(
+    server_url, tmp_path
+):
+    import json
+
+    data = ROOT.parent / "shared" / "benchmarks" / "mt_bench"
+    command = [
+        sys.executable,
+        "-m",
+        "attention_moa_graph.cli",
+        "eval",
+        "mt-bench",
+        "generate",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--limit",
+        "2",
+        "--quiet",
+        "--server",
+        server_url,
+        "--assistant",
+        "attention_moa",
+        "-p",
+        "demo:alpha",
+        "-p",
+        "demo:beta",
+        "-a",
+        "demo:chair",
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    answers = (tmp_path / "model_answer" / "attention-moa.jsonl").read_text()
+    lines = [json.loads(line) for line in answers.splitlines()]
+    assert [line["question_id"] for line in lines] == [81, 82]
+    assert all(len(line["choices"][0]["turns"]) == 2 for line in lines)
+    records = [
+        json.loads(r) for r in (tmp_path / "records.jsonl").read_text().splitlines()
+    ]
+    assert all(turn["calls"] > 0 for r in records for turn in r["turns"])
+
+    # Without the local journal the runner asks the server, which already holds
+    # every finished thread: no new run is made.
+    (tmp_path / "records.jsonl").unlink()
+    client = get_client(url=server_url)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rewritten = (tmp_path / "model_answer" / "attention-moa.jsonl").read_text()
+    assert [json.loads(line)["choices"] for line in rewritten.splitlines()] == [
+        line["choices"] for line in lines
+    ]
+    from attention_moa_graph.evaluation.generation import thread_key
+    from attention_moa_graph.evaluation.systems import SystemSpec
+
+    system = SystemSpec(
+        "attention-moa", ("demo:alpha", "demo:beta"), aggregator="demo:chair"
+    )
+    question = json.loads((data / "question.jsonl").read_text().splitlines()[0])
+    thread = thread_key(system, [{"role": "user", "content": question["turns"][0]}])
+    runs = await client.runs.list(thread)
+    assert len(runs) == 1

@@ -1,0 +1,288 @@
+"""Running a system over a benchmark: concurrency, progress, resume, records.
+
+Every user turn of every item is one thread, whose id is a digest of the
+system's fingerprint and the full request (all messages so far). The graph
+saves each step to a checkpointer, so an interrupted evaluation started again
+with the same command skips finished turns and resumes unfinished ones
+without repeating the model calls they had completed. Finished items are also
+appended to `records.jsonl` with their calls, tokens and wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from typing_extensions import TypedDict
+
+from attention_moa_graph.evaluation.datafiles import BenchmarkDataError, write_json
+from attention_moa_graph.evaluation.systems import SystemSpec
+
+RUN_FILE = "run.json"
+RECORDS_FILE = "records.jsonl"
+CHECKPOINTS_FILE = "checkpoints.sqlite"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One benchmark item: its id and its user turns (answered in order)."""
+
+    id: str
+    turns: tuple[str, ...]
+    temperature: float | None = None
+
+
+class TurnRecord(TypedDict):
+    """One answered turn."""
+
+    answer: str
+    layer_outputs: list[str]
+    """Attention-MoA: each layer's output (the depth study); else empty."""
+    calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+class ItemRecord(TypedDict):
+    """One answered item, as a line of `records.jsonl`."""
+
+    id: str
+    turns: list[TurnRecord]
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    wall_seconds: float
+
+
+class Backend(Protocol):
+    """Where the graph runs: in this process, or on a LangGraph Server."""
+
+    async def run_turn(
+        self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Answer the last message of `messages` (or finish a saved run of it)."""
+        ...
+
+
+def thread_key(system: SystemSpec, messages: Sequence[dict[str, str]]) -> str:
+    """A UUID made from the system's fingerprint and the full request."""
+    text = json.dumps([system.fingerprint(), list(messages)], sort_keys=True)
+    return str(uuid.UUID(hex=hashlib.sha256(text.encode()).hexdigest()[:32]))
+
+
+class LocalBackend:
+    """The compiled graph in this process, saving steps to SQLite."""
+
+    def __init__(self, graph: Any) -> None:
+        """Use a graph compiled with a checkpointer."""
+        self.graph = graph
+
+    async def run_turn(
+        self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Skip a finished thread, resume an interrupted one, else start it."""
+        config = {"configurable": {"thread_id": thread}}
+        saved = await self.graph.aget_state(config)
+        if saved.values.get("final_answer") and not saved.next:
+            return dict(saved.values)
+        payload = None if saved.next else {"messages": messages}
+        # "sync": each step is on disk before the next starts, so an interrupt
+        # (Ctrl-C, a killed job) loses no finished call.
+        return dict(
+            await self.graph.ainvoke(
+                payload, config, context=context, durability="sync"
+            )
+        )
+
+
+class ServerBackend:
+    """A LangGraph Server deployment of the graph, through `langgraph_sdk`."""
+
+    def __init__(self, url: str, assistant: str, api_key: str | None = None) -> None:
+        """Connect to `url` and run `assistant` (a graph id or assistant id)."""
+        from langgraph_sdk import get_client
+
+        self.client = get_client(url=url, api_key=api_key)
+        self.assistant = assistant
+
+    async def run_turn(
+        self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One thread per turn on the server; a finished thread is not re-run."""
+        await self.client.threads.create(thread_id=thread, if_exists="do_nothing")
+        state = await self.client.threads.get_state(thread)
+        values = state.get("values") or {}
+        if (
+            isinstance(values, dict)
+            and values.get("final_answer")
+            and not state.get("next")
+        ):
+            return values
+        result = await self.client.runs.wait(
+            thread,
+            self.assistant,
+            input={"messages": list(messages)},  # type: ignore[dict-item]
+            context=context or None,
+            raise_error=True,
+        )
+        if not isinstance(result, dict) or "final_answer" not in result:
+            raise RuntimeError(
+                f"the server's run on thread {thread} gave {result!r:.300}"
+            )
+        return result
+
+
+def _turn_record(values: dict[str, Any]) -> TurnRecord:
+    total = (values.get("usage") or {}).get("total") or {}
+    return TurnRecord(
+        answer=str(values["final_answer"]),
+        layer_outputs=[record["output"] for record in values.get("layers") or []],
+        calls=int(total.get("calls", 0)),
+        input_tokens=int(total.get("input_tokens", 0)),
+        output_tokens=int(total.get("output_tokens", 0)),
+    )
+
+
+async def answer_item(
+    backend: Backend, system: SystemSpec, item: WorkItem
+) -> ItemRecord:
+    """Answer every turn of an item; turn k sees the answers of turns before it."""
+    started = time.perf_counter()
+    messages: list[dict[str, str]] = []
+    turns: list[TurnRecord] = []
+    context: dict[str, Any] = {}
+    if item.temperature is not None:
+        context["temperature"] = item.temperature
+    for question in item.turns:
+        messages.append({"role": "user", "content": question})
+        values = await backend.run_turn(
+            thread_key(system, messages), list(messages), context
+        )
+        turn = _turn_record(values)
+        turns.append(turn)
+        messages.append({"role": "assistant", "content": turn["answer"]})
+    return ItemRecord(
+        id=item.id,
+        turns=turns,
+        calls=sum(t["calls"] for t in turns),
+        input_tokens=sum(t["input_tokens"] for t in turns),
+        output_tokens=sum(t["output_tokens"] for t in turns),
+        wall_seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def read_records(out: Path) -> dict[str, ItemRecord]:
+    """The items already answered in `out` (a torn last line is ignored)."""
+    path = out / RECORDS_FILE
+    records: dict[str, ItemRecord] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by an interruption: redone on resume
+        records[record["id"]] = record
+    return records
+
+
+def claim_directory(out: Path, benchmark: str, system: SystemSpec) -> None:
+    """Start or continue a run in `out`; refuse one made by another system."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RUN_FILE
+    described = {
+        "benchmark": benchmark,
+        "system": system.describe(),
+        "fingerprint": system.fingerprint(),
+    }
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if (
+            saved.get("fingerprint") != described["fingerprint"]
+            or saved.get("benchmark") != benchmark
+        ):
+            raise BenchmarkDataError(
+                f"{out} holds a {saved.get('benchmark')} run of another system "
+                f"({saved.get('system')}); use a new --out directory for this one."
+            )
+        return
+    write_json(path, described)
+
+
+@asynccontextmanager
+async def local_backend(
+    out: Path, system: SystemSpec, models: dict[str, BaseChatModel] | None = None
+) -> AsyncIterator[LocalBackend]:
+    """The system's graph with its steps saved in `out/checkpoints.sqlite`."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(str(out / CHECKPOINTS_FILE)) as saver:
+        yield LocalBackend(system.build(checkpointer=saver, models=models))
+
+
+class Progress(Protocol):
+    """Told about each finished item (a progress bar, or nothing)."""
+
+    def advance(self, record: Mapping[str, Any]) -> None:
+        """One more item (or judgment) is done."""
+        ...
+
+
+async def run_items(
+    backend: Backend,
+    system: SystemSpec,
+    items: Sequence[WorkItem],
+    out: Path,
+    *,
+    concurrency: int = 4,
+    progress: Progress | None = None,
+) -> dict[str, ItemRecord]:
+    """Answer the items not yet in `out/records.jsonl`, `concurrency` at a time.
+
+    Returns every item's record, in `items` order. When an item fails, no new
+    item starts, the items in flight finish, and the first error is raised;
+    finished items and every saved step are kept, so the same call resumes.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}.")
+    done = read_records(out)
+    todo = [item for item in items if item.id not in done]
+    semaphore = asyncio.Semaphore(concurrency)
+    lock = asyncio.Lock()
+    failures: list[BaseException] = []
+    journal = (out / RECORDS_FILE).open("a", encoding="utf-8")
+
+    async def one(item: WorkItem) -> None:
+        async with semaphore:
+            if failures:
+                return  # after a failure no new item starts
+            try:
+                record = await answer_item(backend, system, item)
+            except Exception as error:
+                failures.append(error)
+                return
+        async with lock:
+            journal.write(json.dumps(record, ensure_ascii=False) + "\n")
+            journal.flush()
+            done[item.id] = record
+        if progress is not None:
+            progress.advance(record)
+
+    try:
+        # Items in flight when another fails are finished, not cancelled:
+        # their calls are paid for, and the next run should not pay again.
+        await asyncio.gather(*(one(item) for item in todo))
+    finally:
+        journal.close()
+    if failures:
+        raise failures[0]
+    return {item.id: done[item.id] for item in items if item.id in done}

@@ -1,0 +1,248 @@
+"""The evaluation command line end to end: demo ensembles, a loopback judge.
+
+Each command runs in its own process, as a user would run it; the judge is
+the fake OpenAI-compatible server (its `judge-*` models give fixed verdicts)
+reached through the real langchain-openai client.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attention_moa_graph.evaluation import alpaca_eval
+from attention_moa_graph.fake_server import server_process
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+DEMO = ["-p", "demo:alpha", "-p", "demo:beta", "-a", "demo:chair"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "attention_moa_graph.cli", "eval", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def judge_url():
+    with server_process() as url:
+        yield url
+
+
+def test_mt_bench_generate_judge_and_report_two_systems(
+    tmp_path: Path, judge_url: str
+) -> None:
+    data = str(SHARED / "mt_bench")
+    runs = {
+        "attention-moa": ("attention-moa", "judge-rating-8"),
+        "moa": ("moa", "judge-rating-6"),
+    }
+    for name, (system, judge) in runs.items():
+        out = str(tmp_path / name)
+        cli(
+            "mt-bench",
+            "generate",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--system",
+            system,
+            "--limit",
+            "3",
+            "--quiet",
+            *DEMO,
+        )
+        judged = cli(
+            "mt-bench",
+            "judge",
+            "--data",
+            data,
+            "--out",
+            out,
+            "--judge",
+            judge,
+            "--judge-base-url",
+            judge_url,
+            "--quiet",
+        )
+        scores = json.loads(judged.stdout)
+        expected = float(judge.rsplit("-", 1)[1])
+        assert scores["score"] == scores["turn_1"] == scores["turn_2"] == expected
+        assert scores["n_scored"] == 6 and scores["n_failed"] == 0
+        judgments = (
+            tmp_path / name / "model_judgment" / f"{judge}_single.jsonl"
+        ).read_text()
+        rows = [json.loads(line) for line in judgments.splitlines()]
+        assert {(r["question_id"], r["turn"]) for r in rows} == {
+            (q, t) for q in (81, 82, 83) for t in (1, 2)
+        }
+        assert {r["judge"][1] for r in rows} == {"single-v1", "single-v1-multi-turn"}
+    report = tmp_path / "report"
+    cli(
+        "mt-bench",
+        "report",
+        str(tmp_path / "attention-moa"),
+        str(tmp_path / "moa"),
+        "--out",
+        str(report),
+    )
+    table = (report / "report.md").read_text()
+    assert "| attention-moa | attention-moa | 8.00 |" in table
+    assert "| moa | moa | 6.00 |" in table
+    saved = json.loads((report / "report.json").read_text())
+    calls = {r["system"]["name"]: r["per_item"]["calls"] for r in saved["runs"]}
+    # Demo models: Attention-MoA stops early at layer 3 (2 agents: 9 + 10 + 10
+    # calls per turn); classic MoA makes 2 * 2 + 1 per turn.
+    assert calls == {"attention-moa": 2 * 29.0, "moa": 2 * 5.0}
+    for plot in ("cost_vs_score.png", "mt_bench_categories.png"):
+        assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_alpaca_eval_judge_that_always_picks_output_two(
+    tmp_path: Path, judge_url: str
+) -> None:
+    data = SHARED / "alpaca_eval"
+    out = tmp_path / "single"
+    cli(
+        "alpaca-eval",
+        "generate",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--system",
+        "single",
+        "-p",
+        "demo:alpha",
+        "--limit",
+        "12",
+        "--quiet",
+    )
+    judged = cli(
+        "alpaca-eval",
+        "judge",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--judge",
+        "judge-says-M",
+        "--judge-base-url",
+        judge_url,
+        "--quiet",
+    )
+    scores = json.loads(judged.stdout)
+    instructions = [
+        r["instruction"] for r in json.loads((out / "model_outputs.json").read_text())
+    ]
+    shown_second = sum(not alpaca_eval.is_switched(i) for i in instructions)
+    assert scores["n_total"] == 12
+    assert scores["win_rate"] == pytest.approx(100 * shown_second / 12)
+    annotations = json.loads((out / "annotations.json").read_text())
+    assert all(a["generator_1"] == "gpt4_1106_preview" for a in annotations)
+    again = json.loads(
+        cli("alpaca-eval", "score", str(out / "annotations.json")).stdout
+    )
+    assert again["win_rate"] == scores["win_rate"]
+
+
+def test_score_prints_the_leaderboard_columns_of_an_annotations_file() -> None:
+    path = (
+        SHARED
+        / "alpaca_eval"
+        / "fixtures"
+        / ("claude-2.1_weighted_alpaca_eval_gpt4_turbo_annotations.json")
+    )
+    scores = json.loads(cli("alpaca-eval", "score", str(path)).stdout)
+    assert {
+        "win_rate",
+        "standard_error",
+        "n_wins",
+        "n_wins_base",
+        "n_draws",
+        "n_total",
+        "discrete_win_rate",
+        "avg_length",
+    } <= set(scores)
+    assert scores["win_rate"] == 15.733506736409938
+    assert (scores["n_wins"], scores["n_wins_base"], scores["n_draws"]) == (115, 688, 2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["-p", "demo:alpha"], ["question.jsonl", "FastChat"]),
+        ([], ["needs at least one model", "-p openai:gpt-4.1-mini"]),
+    ],
+)
+def test_bad_input_gives_a_clear_error_and_status_2(
+    tmp_path: Path, extra: list[str], expected: list[str]
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attention_moa_graph.cli",
+            "eval",
+            "mt-bench",
+            "generate",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    for text in expected:
+        assert text in done.stderr
+
+
+def test_ablate_runs_each_variant_into_its_own_directory(tmp_path: Path) -> None:
+    cli(
+        "mt-bench",
+        "ablate",
+        "--data",
+        str(SHARED / "mt_bench"),
+        "--out",
+        str(tmp_path),
+        "--limit",
+        "1",
+        "--quiet",
+        "--no-early-stopping",
+        *DEMO,
+    )
+    calls = {}
+    for variant in (
+        "attention-moa",
+        "no-cross-attention",
+        "no-self-attention",
+        "no-attention",
+        "no-residual",
+        "no-early-stopping",
+    ):
+        run = json.loads((tmp_path / variant / "run.json").read_text())
+        assert run["system"]["name"] == variant
+        record = json.loads((tmp_path / variant / "records.jsonl").read_text())
+        calls[variant] = record["calls"] // 2  # per turn
+    # N=2 agents, 3 layers, every layer run: drafts 2, critiques 2x2, refines 2,
+    # summary 1, residual from layer 2: 9 + 10 + 10.
+    assert calls["attention-moa"] == calls["no-early-stopping"] == 29
+    assert calls["no-cross-attention"] == 29 - 3 * 2
+    assert calls["no-self-attention"] == 29 - 3 * 2
+    assert calls["no-attention"] == 3 * (2 + 1) + 2  # drafts, summary; residuals
+    assert calls["no-residual"] == 29 - 2
