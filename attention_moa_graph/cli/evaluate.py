@@ -25,9 +25,10 @@ from attention_moa_graph.evaluation.generation import (
     ServerBackend,
     claim_directory,
     local_backend,
+    read_records,
     run_items,
 )
-from attention_moa_graph.evaluation.judging import run_judge
+from attention_moa_graph.evaluation.judging import read_journal, run_judge
 from attention_moa_graph.evaluation.systems import SYSTEMS, SystemSpec
 from attention_moa_graph.models import DEMO_PREFIX, LazyModel
 
@@ -216,9 +217,8 @@ async def _generate(args: argparse.Namespace, system: SystemSpec, out: Path) -> 
         verify=verify,
     )
     claim_directory(out, args.benchmark, system)
-    from attention_moa_graph.evaluation.generation import read_records
-
-    done = len([i for i in items if i.id in read_records(out)])
+    finished = read_records(out)
+    done = sum(1 for item in items if item.id in finished)
     with _bar(args.quiet, len(items), done, f"{system.name} {args.benchmark}") as bar:
         if args.server:
             backend: Any = ServerBackend(args.server, args.assistant)
@@ -273,8 +273,6 @@ async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         verify=getattr(args, "verify", True),
     )
     model = _judge_model(args)
-    from attention_moa_graph.evaluation.judging import read_journal
-
     done = len(set(read_journal(judging.journal)) & {job.key for job in judging.jobs})
     with _bar(
         args.quiet, len(judging.jobs), done, f"judging {run['system']['name']}"

@@ -10,7 +10,6 @@ appended to `records.jsonl` with their calls, tokens and wall time.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 from typing_extensions import TypedDict
 
+from attention_moa_graph.evaluation.bounded import run_each
 from attention_moa_graph.evaluation.datafiles import BenchmarkDataError, write_json
 from attention_moa_graph.evaluation.systems import SystemSpec
 
@@ -256,33 +256,19 @@ async def run_items(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}.")
     done = read_records(out)
     todo = [item for item in items if item.id not in done]
-    semaphore = asyncio.Semaphore(concurrency)
-    lock = asyncio.Lock()
-    failures: list[BaseException] = []
     journal = (out / RECORDS_FILE).open("a", encoding="utf-8")
 
     async def one(item: WorkItem) -> None:
-        async with semaphore:
-            if failures:
-                return  # after a failure no new item starts
-            try:
-                record = await answer_item(backend, system, item)
-            except Exception as error:
-                failures.append(error)
-                return
-        async with lock:
-            journal.write(json.dumps(record, ensure_ascii=False) + "\n")
-            journal.flush()
-            done[item.id] = record
+        record = await answer_item(backend, system, item)
+        # No await between write and flush: lines never interleave.
+        journal.write(json.dumps(record, ensure_ascii=False) + "\n")
+        journal.flush()
+        done[item.id] = record
         if progress is not None:
             progress.advance(record)
 
     try:
-        # Items in flight when another fails are finished, not cancelled:
-        # their calls are paid for, and the next run should not pay again.
-        await asyncio.gather(*(one(item) for item in todo))
+        await run_each(todo, one, concurrency)
     finally:
         journal.close()
-    if failures:
-        raise failures[0]
     return {item.id: done[item.id] for item in items if item.id in done}

@@ -9,6 +9,7 @@ how the judge's reply becomes a score.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,8 +229,7 @@ def _nan_to_none(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # JSON has no NaN; the official reader treats null as "no preference".
     return [
         {**row, "preference": None}
-        if isinstance(row.get("preference"), float)
-        and row["preference"] != row["preference"]
+        if isinstance(row.get("preference"), float) and math.isnan(row["preference"])
         else row
         for row in rows
     ]

@@ -6,7 +6,6 @@ an interrupted judging run started again pays only for what is missing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +18,7 @@ from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.runnables import RunnableConfig
 
 from attention_moa_graph.calls import acall_model, awith_retries
+from attention_moa_graph.evaluation.bounded import run_each
 from attention_moa_graph.evaluation.generation import Progress
 from attention_moa_graph.graph import DEFAULT_RETRY_POLICY
 
@@ -64,9 +64,6 @@ async def run_judge(
     """
     rows = read_journal(journal)
     todo = [job for job in jobs if job.key not in rows]
-    semaphore = asyncio.Semaphore(max(1, concurrency))
-    lock = asyncio.Lock()
-    failures: list[BaseException] = []
     config: RunnableConfig = {"run_name": "judge", "metadata": {"moa_role": "judge"}}
     journal.parent.mkdir(parents=True, exist_ok=True)
     handle = journal.open("a", encoding="utf-8")
@@ -75,37 +72,28 @@ async def run_judge(
         messages = convert_to_messages(
             [(m["role"], m["content"]) for m in job.messages]
         )
-        async with semaphore:
-            if failures:
-                return
-            started = time.perf_counter()
-            try:
-                reply = await awith_retries(
-                    DEFAULT_RETRY_POLICY,
-                    lambda: acall_model(
-                        judge,
-                        messages,  # type: ignore[arg-type]
-                        config,
-                        dict(job.kwargs),
-                        timeout,
-                    ),
-                )
-            except Exception as error:
-                failures.append(error)
-                return
-            row = job.row(reply, time.perf_counter() - started)
-        async with lock:
-            entry = {"key": job.key, "row": row}
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
-            rows[job.key] = row
+        started = time.perf_counter()
+        reply = await awith_retries(
+            DEFAULT_RETRY_POLICY,
+            lambda: acall_model(
+                judge,
+                messages,  # type: ignore[arg-type]
+                config,
+                dict(job.kwargs),
+                timeout,
+            ),
+        )
+        row = job.row(reply, time.perf_counter() - started)
+        # No await between write and flush: lines never interleave.
+        entry = {"key": job.key, "row": row}
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        handle.flush()
+        rows[job.key] = row
         if progress is not None:
             progress.advance(row)
 
     try:
-        await asyncio.gather(*(one(job) for job in todo))
+        await run_each(todo, one, concurrency)
     finally:
         handle.close()
-    if failures:
-        raise failures[0]
     return rows

@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only: no display needed, safe in servers and CI
 import matplotlib.pyplot as plt
 
 from attention_moa_graph.evaluation import flask
+from attention_moa_graph.evaluation.report import HEADLINE_NAMES
 
 
 def _save(figure: Any, path: Path) -> Path:
@@ -109,8 +110,6 @@ def draw_plots(
     benchmark: str, scored: Sequence[dict[str, Any]], out: Path
 ) -> list[Path]:
     """Every plot that applies to the benchmark and the runs given."""
-    from attention_moa_graph.evaluation.report import HEADLINE_NAMES
-
     label = HEADLINE_NAMES[benchmark]
     paths = [cost_vs_score(benchmark, scored, label, out / "cost_vs_score.png")]
     if benchmark == "mt-bench":

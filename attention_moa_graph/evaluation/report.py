@@ -118,6 +118,28 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _breakdown(
+    scored: Sequence[dict[str, Any]],
+    values: Sequence[dict[str, float]],
+    order: Sequence[str],
+) -> list[str]:
+    """A second table: one row per system, one column per category or skill.
+
+    Columns are every key any system has, in the benchmark's own order.
+    """
+    keys = [k for k in order if any(k in v for v in values)]
+    keys += sorted({k for v in values for k in v} - set(keys))
+    lines = ["", _row(["system", *keys]), "|" + "---|" * (len(keys) + 1)]
+    for entry, by in zip(scored, values, strict=True):
+        cells = [_fmt(by[k]) if k in by else "n/a" for k in keys]
+        lines.append(_row([entry["system"]["name"], *cells]))
+    return lines
+
+
 def markdown_table(benchmark: str, scored: Sequence[dict[str, Any]]) -> str:
     """Systems side by side: score, calls and tokens per item, wall time."""
     extra = {
@@ -136,7 +158,7 @@ def markdown_table(benchmark: str, scored: Sequence[dict[str, Any]]) -> str:
         "wall s/item",
         "items",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [_row(head), "|" + "---|" * len(head)]
     for entry in scored:
         scores, cost = entry["scores"], entry["per_item"]
         if benchmark == "alpaca-eval":
@@ -156,8 +178,7 @@ def markdown_table(benchmark: str, scored: Sequence[dict[str, Any]]) -> str:
         else:
             cells = [str(scores["n_unparsed"])]
         lines.append(
-            "| "
-            + " | ".join(
+            _row(
                 [
                     entry["system"]["name"],
                     entry["system"]["kind"],
@@ -170,42 +191,22 @@ def markdown_table(benchmark: str, scored: Sequence[dict[str, Any]]) -> str:
                     str(cost["items"]),
                 ]
             )
-            + " |"
         )
     if benchmark == "mt-bench":
-        categories = list(scored[0]["scores"]["by_category"]) if scored else []
-        lines += [
-            "",
-            "| system | " + " | ".join(categories) + " |",
-            "|" + "---|" * (len(categories) + 1),
-        ]
-        for entry in scored:
-            by = entry["scores"]["by_category"]
-            lines.append(
-                "| "
-                + entry["system"]["name"]
-                + " | "
-                + " | ".join(_fmt(by.get(c, math.nan)) for c in categories)
-                + " |"
-            )
+        lines += _breakdown(
+            scored,
+            [dict(e["scores"]["by_category"]) for e in scored],
+            mt_bench.CATEGORIES,
+        )
     if benchmark == "flask":
-        skills = [
-            s for s in flask.SKILLS if any(s in e["scores"]["by_skill"] for e in scored)
-        ]
-        lines += [
-            "",
-            "| system | " + " | ".join(skills) + " |",
-            "|" + "---|" * (len(skills) + 1),
-        ]
-        for entry in scored:
-            by = entry["scores"]["by_skill"]
-            lines.append(
-                "| "
-                + entry["system"]["name"]
-                + " | "
-                + " | ".join(_fmt(by[s]["mean"]) if s in by else "n/a" for s in skills)
-                + " |"
-            )
+        lines += _breakdown(
+            scored,
+            [
+                {k: v["mean"] for k, v in e["scores"]["by_skill"].items()}
+                for e in scored
+            ],
+            flask.SKILLS,
+        )
     return "\n".join(lines) + "\n"
 
 

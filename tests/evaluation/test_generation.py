@@ -72,7 +72,9 @@ async def test_mt_bench_answers_in_fastchat_format_with_turn_two_seeing_turn_one
     assert turn_two and all(
         question["turns"][0] in c.prompt and first_answer in c.prompt for c in turn_two
     )
-    # Writing is sampled at 0.7, FastChat's temperature for the category.
+    # Each item carries FastChat's temperature for its category (writing: 0.7).
+    items = harness.work_items("mt-bench", mt_bench_data, limit=3)
+    assert [item.temperature for item in items] == [0.7, 0.7, 0.7]
     records = read_records(tmp_path)
     assert records["81"]["calls"] == 2 * (2 + 1)
     assert records["81"]["input_tokens"] > 0
