@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from attention_moa_graph.cli.ensemble import ensemble_options, model_from
 from attention_moa_graph.errors import MoAError
+from attention_moa_graph.evaluation import depth as depth_study
 from attention_moa_graph.evaluation import harness, report
 from attention_moa_graph.evaluation.generation import (
     RUN_FILE,
@@ -29,6 +30,7 @@ from attention_moa_graph.evaluation.generation import (
     run_items,
 )
 from attention_moa_graph.evaluation.judging import read_journal, run_judge
+from attention_moa_graph.evaluation.length_control import GamedBaselines, load_gamed
 from attention_moa_graph.evaluation.systems import SYSTEMS, SystemSpec
 from attention_moa_graph.models import DEMO_PREFIX, LazyModel
 
@@ -68,6 +70,8 @@ def add_eval_parser(commands: Any) -> None:
             help="run directory"
             + (" or annotations.json" if benchmark == "alpaca-eval" else ""),
         )
+        if benchmark == "alpaca-eval":
+            _df_gamed_option(score)
         compare = steps.add_parser(
             "report", help="compare scored runs: JSON, a markdown table and plots"
         )
@@ -128,6 +132,20 @@ def _generate_parser(steps: Any, benchmark: str, step: str) -> None:
     )
 
 
+def _df_gamed_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--df-gamed",
+        type=Path,
+        help="AlpacaEval's df_gamed.csv (Hugging Face dataset tatsu-lab/alpaca_eval): "
+        "adds the length-controlled win rate (needs scikit-learn)",
+    )
+
+
+def _gamed(args: argparse.Namespace) -> GamedBaselines | None:
+    path = getattr(args, "df_gamed", None)
+    return None if path is None else load_gamed(path)
+
+
 def _judge_parser(steps: Any, benchmark: str) -> None:
     judge = steps.add_parser("judge", help="judge a generated run, then score it")
     _data_options(judge, benchmark)
@@ -141,6 +159,13 @@ def _judge_parser(steps: Any, benchmark: str) -> None:
         "--judge-api-key-env",
         default="OPENAI_API_KEY",
         help="variable holding the key for --judge-base-url",
+    )
+    if benchmark == "alpaca-eval":
+        _df_gamed_option(judge)
+    judge.add_argument(
+        "--depth",
+        action="store_true",
+        help="also judge each layer's output (attention-moa runs): the depth curve",
     )
 
 
@@ -261,22 +286,12 @@ def _judge_model(args: argparse.Namespace) -> BaseChatModel:
     return LazyModel(args.judge).get()
 
 
-async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
-    judging = harness.judging(
-        args.benchmark,
-        args.data,
-        out,
-        args.judge,
-        run["system"]["name"],
-        subset=getattr(args, "subset", "full"),
-        verify=getattr(args, "verify", True),
-    )
-    model = _judge_model(args)
+async def _judged(
+    args: argparse.Namespace, judging: harness.Judging, model: BaseChatModel, what: str
+) -> dict[str, Any]:
+    """Make a judging's missing calls (with a progress bar); return its scores."""
     done = len(set(read_journal(judging.journal)) & {job.key for job in judging.jobs})
-    with _bar(
-        args.quiet, len(judging.jobs), done, f"judging {run['system']['name']}"
-    ) as bar:
+    with _bar(args.quiet, len(judging.jobs), done, what) as bar:
         rows = await run_judge(
             model,
             judging.jobs,
@@ -284,8 +299,45 @@ async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             concurrency=args.concurrency,
             progress=bar,
         )
-    scores = judging.finish(rows)
-    return report.save_scores(out, args.benchmark, args.judge, scores)
+    return judging.finish(rows)
+
+
+async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    name = run["system"]["name"]
+    options: dict[str, Any] = {
+        "subset": getattr(args, "subset", "full"),
+        "verify": getattr(args, "verify", True),
+    }
+    gamed = _gamed(args)
+    model = _judge_model(args)
+    records = read_records(out)
+    layers = depth_study.layer_count(records) if args.depth else 0  # fail early
+    judging = harness.judging(
+        args.benchmark, args.data, out, args.judge, name, gamed=gamed, **options
+    )
+    scores = await _judged(args, judging, model, f"judging {name}")
+    depth: dict[str, float] = {}
+    # Layers whose answers match ones already judged reuse that score.
+    judged = [(records, report.headline(args.benchmark, scores))]
+    for layer in range(1, layers + 1):
+        layered = depth_study.at_layer(records, layer)
+        known = [s for r, s in judged if depth_study.same_answers(r, layered)]
+        if not known:
+            directory = depth_study.layer_directory(out, layer, run)
+            harness.write_outputs(
+                args.benchmark, args.data, directory, name, layered, **options
+            )
+            layer_judging = harness.judging(
+                args.benchmark, args.data, directory, args.judge, name, **options
+            )
+            layer_scores = await _judged(
+                args, layer_judging, model, f"judging {name} layer {layer}"
+            )
+            known = [report.headline(args.benchmark, layer_scores)]
+            judged.append((layered, known[0]))
+        depth[str(layer)] = known[0]
+    return report.save_scores(out, args.benchmark, args.judge, scores, depth=depth)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -303,10 +355,14 @@ def run_eval(args: argparse.Namespace) -> int:
                 path = asyncio.run(_generate(args, system, args.out / variant))
                 console.print(f"{variant}: answers written to {path}")
         elif args.step == "judge":
-            scores = asyncio.run(_judge(args, args.out))
-            print(json.dumps(scores["scores"], indent=2))
+            saved = asyncio.run(_judge(args, args.out))
+            shown = saved["scores"]
+            if "depth" in saved:
+                shown = {**shown, "depth": saved["depth"]}
+            print(json.dumps(shown, indent=2))
         elif args.step == "score":
-            print(json.dumps(report.score_path(args.benchmark, args.path), indent=2))
+            scores = report.score_path(args.benchmark, args.path, _gamed(args))
+            print(json.dumps(scores, indent=2))
         elif args.step == "report":
             written = report.write_report(args.benchmark, args.runs, args.out)
             for path in written:

@@ -25,6 +25,10 @@ from attention_moa_graph.evaluation.datafiles import (
     find_file,
     read_json,
 )
+from attention_moa_graph.evaluation.length_control import (
+    GamedBaselines,
+    length_controlled_winrate,
+)
 
 ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
 """The AlpacaEval 2.0 default annotator this module reproduces."""
@@ -214,6 +218,7 @@ class WinRate(TypedDict):
     discrete_win_rate: float
     avg_length: int | None
     length_controlled_winrate: float | None
+    lc_standard_error: float | None
     length_controlled_note: str
 
 
@@ -263,6 +268,7 @@ def win_rate(
         discrete_win_rate=100 * _mean(discrete),
         avg_length=int(_mean(lengths)) if lengths else None,
         length_controlled_winrate=None,
+        lc_standard_error=None,
         length_controlled_note=LC_UNAVAILABLE,
     )
 
@@ -282,10 +288,27 @@ def load_annotations(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def score_annotations(rows: Sequence[Mapping[str, Any]]) -> WinRate:
-    """Win rates of an annotations file; `avg_length` over `output_2` if present."""
+def score_annotations(
+    rows: Sequence[Mapping[str, Any]], gamed: GamedBaselines | None = None
+) -> WinRate:
+    """Win rates of an annotations file; `avg_length` over `output_2` if present.
+
+    With `gamed` (the user's `df_gamed.csv`, see `length_control`) the
+    length-controlled win rate is fitted too; without it LC is n/a.
+    """
     outputs = [row["output_2"] for row in rows if isinstance(row.get("output_2"), str)]
-    return win_rate(
+    scores = win_rate(
         (row.get("preference") for row in rows),
         outputs if len(outputs) == len(rows) else None,
     )
+    if gamed is not None:
+        if len(outputs) != len(rows):
+            raise BenchmarkDataError(
+                "the length-controlled win rate needs output_1 and output_2 in "
+                "every annotation row."
+            )
+        lc = length_controlled_winrate(rows, gamed)
+        scores["length_controlled_winrate"] = lc["length_controlled_winrate"]
+        scores["lc_standard_error"] = lc["lc_standard_error"]
+        scores["length_controlled_note"] = lc["length_controlled_note"]
+    return scores

@@ -26,6 +26,7 @@ from attention_moa_graph.evaluation.datafiles import (
 )
 from attention_moa_graph.evaluation.generation import ItemRecord, WorkItem
 from attention_moa_graph.evaluation.judging import JudgeJob
+from attention_moa_graph.evaluation.length_control import GamedBaselines
 
 BENCHMARKS = ("alpaca-eval", "mt-bench", "flask")
 GENERATION_TEMPERATURE = 0.7
@@ -153,7 +154,9 @@ def write_outputs(
     return path
 
 
-def _alpaca_judging(data: Path, out: Path, judge: str) -> Judging:
+def _alpaca_judging(
+    data: Path, out: Path, judge: str, gamed: GamedBaselines | None
+) -> Judging:
     eval_set = alpaca_eval.load_eval_set(data)
     template = alpaca_eval.load_judge_template(data)
     outputs = _load_outputs(out / "model_outputs.json")
@@ -220,7 +223,7 @@ def _alpaca_judging(data: Path, out: Path, judge: str) -> Judging:
             rows[r["instruction"]] for r in outputs if r["instruction"] in rows
         ]
         write_json(out / "annotations.json", _nan_to_none(annotations))
-        return dict(alpaca_eval.score_annotations(annotations))
+        return dict(alpaca_eval.score_annotations(annotations, gamed))
 
     return Judging(jobs, _journal(out, judge), finish)
 
@@ -344,10 +347,14 @@ def judging(
     *,
     subset: str = "full",
     verify: bool = True,
+    gamed: GamedBaselines | None = None,
 ) -> Judging:
-    """The judge calls a run in `out` needs, and how to score their rows."""
+    """The judge calls a run in `out` needs, and how to score their rows.
+
+    `gamed`: AlpacaEval's `df_gamed.csv`, for the length-controlled win rate.
+    """
     if benchmark == "alpaca-eval":
-        return _alpaca_judging(data, out, judge)
+        return _alpaca_judging(data, out, judge, gamed)
     if benchmark == "mt-bench":
         return _mt_bench_judging(data, out, judge, name)
     return _flask_judging(data, out, judge, subset, verify)

@@ -15,6 +15,7 @@ from attention_moa_graph.evaluation.datafiles import (
     write_json,
 )
 from attention_moa_graph.evaluation.generation import RUN_FILE, read_records
+from attention_moa_graph.evaluation.length_control import GamedBaselines
 
 SCORES_FILE = "scores.json"
 
@@ -37,9 +38,18 @@ def cost_per_item(out: Path) -> dict[str, float]:
 
 
 def save_scores(
-    out: Path, benchmark: str, judge: str, scores: dict[str, Any]
+    out: Path,
+    benchmark: str,
+    judge: str,
+    scores: dict[str, Any],
+    *,
+    depth: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Write `scores.json` in a run directory: scores, judge, system, cost."""
+    """Write `scores.json` in a run directory: scores, judge, system, cost.
+
+    `depth` maps each layer ("1", "2", ...) to the headline score of that
+    layer's outputs (`judge --depth`).
+    """
     run = read_json(out / RUN_FILE, "run description")
     saved = {
         "benchmark": benchmark,
@@ -48,15 +58,20 @@ def save_scores(
         "scores": scores,
         "per_item": cost_per_item(out),
     }
+    if depth:
+        saved["depth"] = depth
     write_json(out / SCORES_FILE, saved)
     return saved
 
 
-def score_path(benchmark: str, path: Path) -> dict[str, Any]:
+def score_path(
+    benchmark: str, path: Path, gamed: GamedBaselines | None = None
+) -> dict[str, Any]:
     """Score judged results: an AlpacaEval annotations file, or a run directory."""
     if benchmark == "alpaca-eval":
         file = path / "annotations.json" if path.is_dir() else path
-        return dict(alpaca_eval.score_annotations(alpaca_eval.load_annotations(file)))
+        rows = alpaca_eval.load_annotations(file)
+        return dict(alpaca_eval.score_annotations(rows, gamed))
     if not path.is_dir():
         raise BenchmarkDataError(f"{path} is not a run directory.")
     if benchmark == "mt-bench":
@@ -206,6 +221,17 @@ def markdown_table(benchmark: str, scored: Sequence[dict[str, Any]]) -> str:
                 for e in scored
             ],
             flask.SKILLS,
+        )
+    deep = [e for e in scored if e.get("depth")]
+    if deep:
+        lines += ["", f"Depth: {HEADLINE_NAMES[benchmark]} of each layer's output."]
+        lines += _breakdown(
+            deep,
+            [{f"layer {k}": v for k, v in e["depth"].items()} for e in deep],
+            [
+                f"layer {k}"
+                for k in sorted({k for e in deep for k in e["depth"]}, key=int)
+            ],
         )
     return "\n".join(lines) + "\n"
 

@@ -23,10 +23,16 @@ ReplyFn = Callable[[str, Sequence[Mapping[str, Any]]], str]
 def default_reply(model: str, messages: Sequence[Mapping[str, Any]]) -> str:
     """A deterministic reply naming the model and a digest of the prompt.
 
-    Two families of model names act as fixed judges for the evaluation tests:
-    `judge-rating-<x>` writes a short review ending in `Rating: [[<x>]]`, and
-    `judge-says-<token>` replies with just `<token>` (AlpacaEval's `m`/`M`).
+    Three families of model names act as fixed judges for the evaluation tests:
+    `judge-rating-<x>` writes a short review ending in `Rating: [[<x>]]`;
+    `judge-likes-<word>` rates 9 when the last message holds `<word>` and 3
+    otherwise (a judge that tells answers apart); `judge-says-<token>` replies
+    with just `<token>` (AlpacaEval's `m`/`M`).
     """
+    if model.startswith("judge-likes-"):
+        last = str(messages[-1].get("content", "")) if messages else ""
+        rating = 9 if model[12:].lower() in last.lower() else 3
+        return f"Judged on one word. Rating: [[{rating}]]"
     if model.startswith("judge-rating-"):
         return f"The answer is relevant and clear. Rating: [[{model[13:]}]]"
     if model.startswith("judge-says-"):

@@ -16,6 +16,7 @@ import pytest
 
 from attention_moa_graph.evaluation import alpaca_eval
 from attention_moa_graph.fake_server import server_process
+from tests.evaluation.test_length_control import write_gamed
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 DEMO = ["-p", "demo:alpha", "-p", "demo:beta", "-a", "demo:chair"]
@@ -108,6 +109,63 @@ def test_mt_bench_generate_judge_and_report_two_systems(
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_depth_judges_each_layer_output_once(tmp_path: Path, judge_url: str) -> None:
+    data = str(SHARED / "mt_bench")
+    out = tmp_path / "run"
+    cli(
+        "mt-bench", "generate", "--data", data, "--out", str(out),
+        "--limit", "2", "--quiet", *DEMO,
+    )  # fmt: skip
+    # Demo layer outputs per turn: 1 a summary, 2 a residual "synthesis",
+    # 3 the same summary again (the residual stops there). The judge rates an
+    # answer 9 when it holds "synthesis", else 3.
+    judged = cli(
+        "mt-bench", "judge", "--data", data, "--out", str(out),
+        "--judge", "judge-likes-synthesis", "--judge-base-url", judge_url,
+        "--depth", "--quiet",
+    )  # fmt: skip
+    shown = json.loads(judged.stdout)
+    assert shown["score"] == 3.0
+    assert shown["depth"] == {"1": 3.0, "2": 9.0, "3": 3.0}
+    saved = json.loads((out / "scores.json").read_text())
+    assert saved["depth"] == shown["depth"]
+    # Layers 1 and 3 gave the final answers again: only layer 2 was judged anew.
+    assert sorted(p.name for p in (out / "depth").iterdir()) == ["layer-2"]
+    journal = out / "depth" / "layer-2" / "judge_journal-judge-likes-synthesis.jsonl"
+    assert len(journal.read_text().splitlines()) == 2 * 2
+    answers = out / "depth" / "layer-2" / "model_answer" / "attention-moa.jsonl"
+    turns = [json.loads(line)["choices"][0]["turns"] for line in answers.open()]
+    assert all("synthesis of 2 rounds" in t for pair in turns for t in pair)
+
+    report = tmp_path / "report"
+    cli("mt-bench", "report", str(out), "--out", str(report))
+    table = (report / "report.md").read_text()
+    assert "| attention-moa | 3.00 | 9.00 | 3.00 |" in table
+    assert (report / "depth_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_depth_refuses_a_run_without_layers(tmp_path: Path, judge_url: str) -> None:
+    data = str(SHARED / "mt_bench")
+    out = str(tmp_path / "single")
+    cli(
+        "mt-bench", "generate", "--data", data, "--out", out, "--system", "single",
+        "-p", "demo:alpha", "--limit", "1", "--quiet",
+    )  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "attention_moa_graph.cli", "eval", "mt-bench",
+            "judge", "--data", data, "--out", out, "--judge", "judge-rating-5",
+            "--judge-base-url", judge_url, "--depth", "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "only attention-moa runs record" in done.stderr
+    assert not (tmp_path / "single" / "model_judgment").exists()  # refused first
+
+
 def test_alpaca_eval_judge_that_always_picks_output_two(
     tmp_path: Path, judge_url: str
 ) -> None:
@@ -139,9 +197,14 @@ def test_alpaca_eval_judge_that_always_picks_output_two(
         "judge-says-M",
         "--judge-base-url",
         judge_url,
+        "--df-gamed",
+        str(write_gamed(tmp_path / "df_gamed.csv", 1.3)),
         "--quiet",
     )
     scores = json.loads(judged.stdout)
+    # The length-controlled rate is fitted, and flagged as a 12-item subset.
+    assert 0 < scores["length_controlled_winrate"] < 100
+    assert "12 of 805 instructions" in scores["length_controlled_note"]
     instructions = [
         r["instruction"] for r in json.loads((out / "model_outputs.json").read_text())
     ]
