@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.critical_path
 	$(BIN)/python -m benchmarks.overhead
 	$(BIN)/python -m benchmarks.growth
+	$(BIN)/python -m benchmarks.tail_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

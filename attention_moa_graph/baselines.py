@@ -6,7 +6,8 @@
 - `create_single`: one model, one call.
 
 They share the model plumbing of Attention-MoA (lazy model specs, retries
-inside the node, timeouts, the `moa_layer`/`moa_role`/`moa_agent` metadata)
+inside the node, timeouts, hedged requests with `hedge_after`, the
+`moa_layer`/`moa_role`/`moa_agent` metadata)
 and its input and output: `messages` in; `final_answer`, `messages` and
 `usage` out. Proposer calls have role `draft`, the aggregator's `summary`.
 """
@@ -25,9 +26,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, RetryPolicy, Send
 from typing_extensions import TypedDict
 
+from attention_moa_graph.config import check_seconds
 from attention_moa_graph.errors import AgentsExhaustedError
 from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, check_turn
 from attention_moa_graph.messages import build_summary_messages
+from attention_moa_graph.model_node import ModelCall, model_node
 from attention_moa_graph.models import (
     Agent,
     ModelLike,
@@ -35,12 +38,7 @@ from attention_moa_graph.models import (
     resolve_agents,
     resolve_single,
 )
-from attention_moa_graph.nodes import (
-    ModelCall,
-    agent_failed,
-    aggregator_failed,
-    model_node,
-)
+from attention_moa_graph.nodes import agent_failed, aggregator_failed
 from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
 from attention_moa_graph.state import CallRecord, MoAInput, UsageReport
 from attention_moa_graph.usage import report_calls
@@ -102,6 +100,7 @@ class _Plumbing:
 
     retry_policy: RetryPolicy | None
     call_timeout: float | None
+    hedge_after: float | None
 
 
 def _build(
@@ -113,11 +112,16 @@ def _build(
     temperature: float | None,
     retry_policy: RetryPolicy | None,
     call_timeout: float | None,
+    hedge_after: float | None,
     checkpointer: Checkpointer,
     name: str,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     by_name = {agent.name: agent for agent in agents}
-    plumbing = _Plumbing(retry_policy, call_timeout)
+    plumbing = _Plumbing(
+        retry_policy,
+        check_seconds("call_timeout", call_timeout),
+        check_seconds("hedge_after", hedge_after),
+    )
 
     def plan_proposal(task: ProposeTask) -> ModelCall:
         messages = task["messages"]
@@ -257,6 +261,7 @@ def create_moa(
     temperature: float | None = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
     checkpointer: Checkpointer = None,
     name: str = "moa",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -285,6 +290,7 @@ def create_moa(
         temperature=temperature,
         retry_policy=retry_policy,
         call_timeout=call_timeout,
+        hedge_after=hedge_after,
         checkpointer=checkpointer,
         name=name,
     )
@@ -299,6 +305,7 @@ def create_self_moa(
     temperature: float | None = 0.7,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
     checkpointer: Checkpointer = None,
     name: str = "self_moa",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -322,6 +329,7 @@ def create_self_moa(
         temperature=temperature,
         retry_policy=retry_policy,
         call_timeout=call_timeout,
+        hedge_after=hedge_after,
         checkpointer=checkpointer,
         name=name,
     )
@@ -333,6 +341,7 @@ def create_single(
     temperature: float | None = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
     checkpointer: Checkpointer = None,
     name: str = "single",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -345,6 +354,7 @@ def create_single(
         temperature=temperature,
         retry_policy=retry_policy,
         call_timeout=call_timeout,
+        hedge_after=hedge_after,
         checkpointer=checkpointer,
         name=name,
     )

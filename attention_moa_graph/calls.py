@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import queue
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage
@@ -93,39 +94,63 @@ def call_model(
     config: RunnableConfig,
     kwargs: dict[str, Any],
     timeout: float | None,
+    hedge_after: float | None = None,
 ) -> BaseMessage:
     """Call the model on the sync path, giving up after `timeout` seconds.
 
-    A blocking call cannot be cancelled: on timeout it is left to finish in its
-    worker thread (its client's own timeout ends it) and the node moves on.
+    A blocking call cannot be cancelled: on timeout, or when a hedged twin
+    answered first, it is left to finish in its worker thread (its client's
+    own timeout ends it) and the node moves on.
     """
 
     def attempt() -> BaseMessage:
         return model.invoke(messages, config, **kwargs)
 
     try:
-        if timeout is None:
+        if timeout is None and hedge_after is None:
             return _checked(attempt())
-        outcome: dict[str, Any] = {}
-        done = threading.Event()
-        context = contextvars.copy_context()
+        return _checked(_in_threads(attempt, timeout, hedge_after))
+    except Exception as exc:
+        _raise_translated(exc)
+
+
+def _in_threads(
+    attempt: Callable[[], BaseMessage], timeout: float | None, hedge_after: float | None
+) -> BaseMessage:
+    """The first reply of `attempt` run in worker threads (a second one if slow)."""
+    outcomes: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+    context = contextvars.copy_context()
+
+    def start() -> None:
+        copy = context.copy()  # one context cannot run in two threads at once
 
         def run() -> None:
             try:
-                outcome["reply"] = context.run(attempt)
+                outcomes.put((True, copy.run(attempt)))
             except BaseException as exc:  # handed to the caller below
-                outcome["error"] = exc
-            finally:
-                done.set()
+                outcomes.put((False, exc))
 
         threading.Thread(target=run, name="moa-model-call", daemon=True).start()
-        if not done.wait(timeout):
-            raise CallTimeoutError(f"no reply within {timeout:g} s")
-        if "error" in outcome:
-            raise outcome["error"]
-        return _checked(outcome["reply"])
-    except Exception as exc:
-        _raise_translated(exc)
+
+    started = time.monotonic()
+    start()
+    running, hedge = 1, hedge_after
+    while True:
+        elapsed = time.monotonic() - started
+        waits = [t - elapsed for t in (timeout, hedge) if t is not None]
+        try:
+            ok, value = outcomes.get(timeout=max(0.0, min(waits)))
+        except queue.Empty:
+            if hedge is not None and time.monotonic() - started >= hedge:
+                start()
+                running, hedge = running + 1, None
+                continue
+            raise CallTimeoutError(f"no reply within {timeout:g} s") from None
+        running -= 1
+        if ok:
+            return cast(BaseMessage, value)
+        if running == 0:
+            raise value
 
 
 async def acall_model(
@@ -134,14 +159,47 @@ async def acall_model(
     config: RunnableConfig,
     kwargs: dict[str, Any],
     timeout: float | None,
+    hedge_after: float | None = None,
 ) -> BaseMessage:
-    """Call the model on the async path, cancelling it after `timeout` seconds."""
+    """Call the model on the async path, cancelling it after `timeout` seconds.
+
+    With `hedge_after`, a call still unanswered after that many seconds is
+    sent a second time and the first reply wins (a hedged request).
+    """
+
+    def request() -> Awaitable[BaseMessage]:
+        return model.ainvoke(messages, config, **kwargs)
+
     try:
         reply = await asyncio.wait_for(
-            model.ainvoke(messages, config, **kwargs), timeout
+            request() if hedge_after is None else _hedged(request, hedge_after),
+            timeout,
         )
     except asyncio.TimeoutError as exc:
         raise CallTimeoutError(f"no reply within {timeout:g} s") from exc
     except Exception as exc:
         _raise_translated(exc)
     return _checked(reply)
+
+
+async def _hedged(
+    request: Callable[[], Awaitable[BaseMessage]], after: float
+) -> BaseMessage:
+    """The first successful reply of `request`, sent again if slower than `after`."""
+    tasks = {asyncio.ensure_future(request())}
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=after)
+        if not done:
+            tasks.add(asyncio.ensure_future(request()))
+        error: BaseException | None = None
+        while tasks:
+            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    return task.result()
+                error = error or task.exception()
+        assert error is not None
+        raise error
+    finally:
+        for task in tasks:  # the slower twin, or both when cancelled
+            task.cancel()

@@ -89,6 +89,8 @@ class AttentionMoAChatModel(BaseChatModel):
     prompts: MoAPrompts = DEFAULT_PROMPTS
     temperatures: Mapping[Role, float] | None = None
     min_agents: int = 1
+    hedge_after: float | None = None
+    critique_deadline: float | None = None
     model_name: str = Field(default="attention-moa", alias="model")
     """The name this model reports in traces."""
     temperature: float | None = None
@@ -118,6 +120,8 @@ class AttentionMoAChatModel(BaseChatModel):
             temperature=self.temperature,
             temperatures=self.temperatures,
             call_timeout=self.timeout,
+            hedge_after=self.hedge_after,
+            critique_deadline=self.critique_deadline,
             retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=attempts),
             min_agents=self.min_agents,
             name=self.model_name,

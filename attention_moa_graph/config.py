@@ -34,6 +34,8 @@ class MoAConfig:
     min_agents: int = 1
     call_timeout: float | None = 120.0
     retry_policy: RetryPolicy | None = None
+    hedge_after: float | None = None
+    critique_deadline: float | None = None
     _per_run: dict[str, LazyModel] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -165,3 +167,14 @@ class MoAConfig:
             min_agents=self.min_agents,
             temperatures=temperatures,
         )
+
+
+def check_seconds(name: str, value: object) -> float | None:
+    """A positive number of seconds, or None (off)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive number of seconds or None, got {value!r}."
+        )
+    return float(value)

@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, RetryPolicy
 
-from attention_moa_graph.config import MAX_AGENTS, MoAConfig
+from attention_moa_graph.config import MAX_AGENTS, MoAConfig, check_seconds
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.errors import MoAInputError, is_transient
 from attention_moa_graph.layer import build_layer
@@ -72,6 +72,8 @@ def create_attention_moa(
     temperatures: Mapping[Role, float] | None = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
+    critique_deadline: float | None = None,
     min_agents: int = 1,
     checkpointer: Checkpointer = None,
     store: BaseStore | None = None,
@@ -112,6 +114,16 @@ def create_attention_moa(
             turned off, so attempts do not multiply.
         call_timeout: Seconds a model call may take before it counts as a
             (retryable) timeout; None waits forever.
+        hedge_after: Straggler policy, off by default: when a call has no
+            reply after this many seconds, send the same request again to
+            the same model and take whichever reply comes first (the other
+            is cancelled). Costs a duplicate request for each slow call; the
+            provider may bill both.
+        critique_deadline: Straggler policy, off by default: seconds each
+            critique call may take; a critique not back by then is left out
+            and its target refines with the suggestions it has. Late
+            critiques are listed in the layer record (`late_critiques`).
+            This trades some of the paper's suggestions for latency.
         min_agents: Fewest agents a layer may go on with when some fail after
             their retries; below it the failed calls get one more try, then
             the run stops with `AgentsExhaustedError`.
@@ -152,6 +164,8 @@ def create_attention_moa(
         temperature=temperature,
         temperatures=temperatures,
         call_timeout=call_timeout,
+        hedge_after=hedge_after,
+        critique_deadline=critique_deadline,
         min_agents=min_agents,
         retry_policy=retry_policy,
     )
@@ -269,6 +283,8 @@ def _build_config(
     temperature: float | None,
     temperatures: Mapping[Role, float] | None,
     call_timeout: float | None,
+    hedge_after: float | None,
+    critique_deadline: float | None,
     min_agents: int,
     retry_policy: RetryPolicy | None,
 ) -> MoAConfig:
@@ -287,15 +303,11 @@ def _build_config(
             f"`min_agents` must be a whole number from 1 to the number of "
             f"proposers ({len(agents)}), got {min_agents!r}."
         )
-    if call_timeout is not None and (
-        isinstance(call_timeout, bool)
-        or not isinstance(call_timeout, (int, float))
-        or call_timeout <= 0
-    ):
-        raise ValueError(
-            f"`call_timeout` must be a positive number of seconds or None, "
-            f"got {call_timeout!r}."
-        )
+    seconds = {
+        "call_timeout": check_seconds("call_timeout", call_timeout),
+        "hedge_after": check_seconds("hedge_after", hedge_after),
+        "critique_deadline": check_seconds("critique_deadline", critique_deadline),
+    }
     if len(agents) > MAX_AGENTS:
         raise ValueError(
             f"{len(agents)} proposers would make {len(agents) ** 2} critique calls "
@@ -346,8 +358,10 @@ def _build_config(
         residual=residual,
         temperatures=role_temperatures,
         min_agents=min_agents,
-        call_timeout=None if call_timeout is None else float(call_timeout),
         retry_policy=retry_policy,
+        call_timeout=seconds["call_timeout"],
+        hedge_after=seconds["hedge_after"],
+        critique_deadline=seconds["critique_deadline"],
     )
 
 

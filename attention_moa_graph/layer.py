@@ -81,6 +81,7 @@ def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
             for agent, why in state.get("failures", {}).items()
             if agent not in live
         },
+        late_critiques=sorted(state.get("late", [])),
         usage=report_calls(state["calls"]),
     )
 

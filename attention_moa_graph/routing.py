@@ -17,6 +17,7 @@ from attention_moa_graph.state import (
     MoAState,
     RefineTask,
     Role,
+    critique_key,
 )
 
 _MARKUP = set("*_~`")
@@ -71,14 +72,18 @@ def expected_targets(state: LayerState, critic: str, live: Sequence[str]) -> lis
 
 
 def live_after_critiques(state: LayerState, agents: Sequence[str]) -> list[str]:
-    """Agents with a draft whose every critique call succeeded."""
+    """Agents with a draft whose every critique call succeeded (or was late).
+
+    A critique cut off by the critique deadline is no failure of its critic.
+    """
     live = live_after_drafts(state, agents)
     critiques = state.get("critiques", {})
+    late = set(state.get("late", []))
     return [
         critic
         for critic in live
         if all(
-            critic in critiques.get(target, {})
+            critic in critiques.get(target, {}) or critique_key(critic, target) in late
             for target in expected_targets(state, critic, live)
         )
     ]

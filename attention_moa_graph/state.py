@@ -80,8 +80,15 @@ class LayerRecord(TypedDict):
     """True when the residual agent gave the stop signal and the loop ended here."""
     failures: dict[str, str]
     """Agent name -> what failed, for agents dropped from this layer after retries."""
+    late_critiques: list[str]
+    """`critic->target` critiques left out after `critique_deadline`."""
     usage: UsageReport
     """Calls and tokens of this layer."""
+
+
+def critique_key(critic: str, target: str) -> str:
+    """How a critique is named in `late_critiques`."""
+    return f"{critic}->{target}"
 
 
 def merge_dicts(left: dict[str, str], right: dict[str, str]) -> dict[str, str]:
@@ -179,6 +186,8 @@ class LayerState(TypedDict):
     calls: Annotated[list[CallRecord], operator.add]
     failures: Annotated[dict[str, str], merge_dicts]
     """Agent name -> its failed call, written by the error handlers."""
+    late: Annotated[list[str], operator.add]
+    """`critique_key`s of critiques cut off by the critique deadline."""
     record: LayerRecord
 
 

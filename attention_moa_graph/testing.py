@@ -75,7 +75,8 @@ class ScriptedChatModel(BaseChatModel):
         model_name: Reported in `response_metadata["model_name"]` (the key
             LangChain's usage callback counts by).
         latency: Seconds to wait before answering (`asyncio.sleep` on the async
-            path, so parallel calls overlap).
+            path, so parallel calls overlap), or a function of the input
+            messages giving them (a slow stage, a straggling agent).
         chunk_size: Words per chunk when streaming.
         calls: Every call made, with its prompt and `moa_*` run metadata.
         peak_in_flight: The largest number of calls that were running at once.
@@ -83,7 +84,7 @@ class ScriptedChatModel(BaseChatModel):
 
     reply: ReplyFn | None = None
     model_name: str = "scripted"
-    latency: float = 0.0
+    latency: float | Callable[[Sequence[BaseMessage]], float] = 0.0
     chunk_size: int = 1
 
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
@@ -134,6 +135,10 @@ class ScriptedChatModel(BaseChatModel):
             self._calls.append(ScriptedCall(tuple(messages), metadata, text))
         return text, usage
 
+    def _delay(self, messages: Sequence[BaseMessage]) -> float:
+        latency = self.latency
+        return float(latency(messages) if callable(latency) else latency)
+
     def _enter(self) -> None:
         with self._lock:
             self._in_flight += 1
@@ -177,8 +182,9 @@ class ScriptedChatModel(BaseChatModel):
     ) -> tuple[str, UsageMetadata]:
         self._enter()
         try:
-            if self.latency:
-                time.sleep(self.latency)
+            delay = self._delay(messages)
+            if delay:
+                time.sleep(delay)
             return self._answer(messages, run_manager)
         finally:
             self._leave()
@@ -190,8 +196,9 @@ class ScriptedChatModel(BaseChatModel):
     ) -> tuple[str, UsageMetadata]:
         self._enter()
         try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            delay = self._delay(messages)
+            if delay:
+                await asyncio.sleep(delay)
             return self._answer(messages, run_manager)
         finally:
             self._leave()

@@ -69,6 +69,18 @@ def ensemble_options() -> argparse.ArgumentParser:
         help="seconds a model call may take (default: 120)",
     )
     group.add_argument(
+        "--hedge-after",
+        type=float,
+        help="straggler policy: resend a call unanswered after this many seconds "
+        "and take the first reply (off by default; slow calls cost twice)",
+    )
+    group.add_argument(
+        "--critique-deadline",
+        type=float,
+        help="straggler policy: seconds a critique may take before its target "
+        "refines without it (off by default; departs from the paper)",
+    )
+    group.add_argument(
         "--retries",
         type=int,
         default=DEFAULT_RETRY_POLICY.max_attempts,
@@ -160,6 +172,8 @@ def build_graph(
         residual=args.residual,
         temperature=args.temperature,
         call_timeout=args.call_timeout,
+        hedge_after=args.hedge_after,
+        critique_deadline=args.critique_deadline,
         retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),
         min_agents=args.min_agents,
         checkpointer=checkpointer,

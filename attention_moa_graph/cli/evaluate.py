@@ -210,9 +210,11 @@ def _system_from(args: argparse.Namespace, **overrides: Any) -> SystemSpec:
         "cross_attention": args.cross_attention,
         "self_attention": args.self_attention,
         "residual": args.residual,
+        "critique_deadline": args.critique_deadline,
         "name": args.name or "",
         "options": {
             "call_timeout": args.call_timeout,
+            "hedge_after": args.hedge_after,
             "retries": max(1, args.retries),
             "min_agents": args.min_agents,
         },

@@ -53,9 +53,11 @@ class SystemSpec:
     cross_attention: bool = True
     self_attention: bool = True
     residual: bool = True
+    critique_deadline: float | None = None
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict, compare=False)
-    """Build options outside the fingerprint: call_timeout, retries, min_agents."""
+    """Build options that leave answers alone (outside the fingerprint):
+    call_timeout, hedge_after, retries, min_agents."""
 
     def __post_init__(self) -> None:
         """Refuse unknown kinds and empty model lists; default the name."""
@@ -68,6 +70,11 @@ class SystemSpec:
                 f"system {self.kind!r} needs at least one model, e.g. "
                 "-p openai:gpt-4.1-mini."
             )
+        if self.critique_deadline is not None and self.kind != "attention-moa":
+            raise ValueError(
+                f"--critique-deadline applies to attention-moa only; {self.kind} "
+                "makes no critiques."
+            )
         if not self.name:
             object.__setattr__(self, "name", self.kind)
 
@@ -75,6 +82,9 @@ class SystemSpec:
         """The fields that decide what the system answers (JSON-ready)."""
         described = asdict(self)
         described.pop("options")
+        if described["critique_deadline"] is None:
+            # Absent when off, so runs saved before the option keep their keys.
+            described.pop("critique_deadline")
         described["proposers"] = list(self.proposers)
         return described
 
@@ -108,6 +118,7 @@ class SystemSpec:
             return chosen.get(spec, spec)
 
         timeout = self.options.get("call_timeout", 120.0)
+        hedge = self.options.get("hedge_after")
         retry = DEFAULT_RETRY_POLICY._replace(
             max_attempts=self.options.get("retries", DEFAULT_RETRY_POLICY.max_attempts)
         )
@@ -128,6 +139,8 @@ class SystemSpec:
                 self_attention=self.self_attention,
                 residual=self.residual,
                 call_timeout=timeout,
+                hedge_after=hedge,
+                critique_deadline=self.critique_deadline,
                 retry_policy=retry,
                 min_agents=self.options.get("min_agents", 1),
                 checkpointer=checkpointer,
@@ -142,6 +155,7 @@ class SystemSpec:
                 aggregator=model(self.aggregator_spec),
                 layers=self.layers,
                 call_timeout=timeout,
+                hedge_after=hedge,
                 retry_policy=retry,
                 checkpointer=checkpointer,
             )
@@ -151,12 +165,14 @@ class SystemSpec:
                 samples=self.samples,
                 aggregator=model(self.aggregator_spec),
                 call_timeout=timeout,
+                hedge_after=hedge,
                 retry_policy=retry,
                 checkpointer=checkpointer,
             )
         return create_single(
             model(self.proposers[0]),
             call_timeout=timeout,
+            hedge_after=hedge,
             retry_policy=retry,
             checkpointer=checkpointer,
         )

@@ -1,0 +1,172 @@
+"""Tail latency: heavy-tailed calls, and what the straggler policies buy.
+
+Every call's latency at the loopback server is a lognormal draw (median
+200 ms, sigma 0.5). A stage lasts as long as its slowest call, and the
+critique stage has N² of them, so a query's wall time sits well above the
+median-latency floor (stages x median). For each policy the script runs the
+same queries and reports:
+
+- p50 and p90 query wall time, and p50 / median-latency floor;
+- the barrier floor: the same stages as bare `asyncio.gather` batches through
+  the openai SDK against the same server (what any client that waits for
+  each stage gets under the same tail);
+- hedges: requests the server saw beyond the calls the answer used and the
+  critiques given up, as a share of the calls used;
+- late critiques: critiques left out by the critique deadline, as a share of
+  all critiques (their requests were sent and cancelled).
+
+Run: python -m benchmarks.tail_latency [--queries 8] [--agents 5] [--layers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+import openai
+
+from attention_moa_graph import Proposer, create_attention_moa
+from attention_moa_graph.fake_server import fetch_stats, server_process
+from benchmarks.common import record
+
+MEDIAN, SIGMA = 0.2, 0.5
+# The 90th percentile of one call: hedging later than this adds few requests.
+P90 = MEDIAN * 2.718281828 ** (SIGMA * 1.2816)
+
+POLICIES: dict[str, dict[str, float]] = {
+    "none (paper schedule)": {},
+    f"hedge after {P90 * 1000:.0f} ms (p90)": {"hedge_after": P90},
+    "critique deadline 300 ms": {"critique_deadline": 0.3},
+    "hedge p90 + critique deadline 300 ms": {
+        "hedge_after": P90,
+        "critique_deadline": 0.3,
+    },
+}
+
+
+def build(base_url: str, n: int, layers: int, policy: dict[str, float]) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    def model(name: str) -> ChatOpenAI:
+        return ChatOpenAI(
+            model=name, base_url=base_url, api_key="bench", timeout=30, max_retries=0
+        )
+
+    return create_attention_moa(
+        [Proposer(f"p{i}", model(f"p{i}")) for i in range(n)],
+        aggregator=model("agg"),
+        max_layers=layers,
+        early_stopping=False,
+        **policy,
+    )
+
+
+async def barrier_floor(base_url: str, n: int, layers: int) -> float:
+    """One query's stages as bare SDK `gather` batches."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+
+    async def call(model: str, text: str) -> None:
+        await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+
+    agents = [f"p{i}" for i in range(n)]
+    started = time.perf_counter()
+    for layer in range(1, layers + 1):
+        await asyncio.gather(*(call(a, f"draft {layer}") for a in agents))
+        await asyncio.gather(
+            *(call(c, f"critique {layer} {t}") for c in agents for t in agents)
+        )
+        await asyncio.gather(*(call(a, f"refine {layer}") for a in agents))
+        await call("agg", f"summary {layer}")
+        if layer > 1:
+            await call("agg", f"residual {layer}")
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return elapsed
+
+
+async def run_policy(
+    policy: dict[str, float], n: int, layers: int, queries: int, seed: int
+) -> dict[str, float]:
+    args = ("--latency", str(MEDIAN), "--sigma", str(SIGMA), "--seed", str(seed))
+    with server_process(*args) as url:
+        graph = build(url, n, layers, policy)
+        await graph.ainvoke(
+            {"messages": [("user", "warm up")]}, context={"max_layers": 1}
+        )
+        before = fetch_stats(url)["requests"]
+        walls, used, late, critiques = [], 0, 0, 0
+        for q in range(queries):
+            started = time.perf_counter()
+            result = await graph.ainvoke({"messages": [("user", f"question {q}")]})
+            walls.append(time.perf_counter() - started)
+            used += result["usage"]["total"]["calls"]
+            for layer in result["layers"]:
+                late += len(layer["late_critiques"])
+                critiques += len(layer["late_critiques"]) + sum(
+                    len(c) for c in layer["critiques"].values()
+                )
+        sent = fetch_stats(url)["requests"] - before
+    walls.sort()
+    return {
+        "p50": statistics.median(walls),
+        "p90": walls[min(len(walls) - 1, int(0.9 * len(walls)))],
+        "hedges": (sent - used - late) / used,
+        "late": late / critiques if critiques else 0.0,
+    }
+
+
+async def measured_barrier(n: int, layers: int, queries: int) -> float:
+    args = ("--latency", str(MEDIAN), "--sigma", str(SIGMA), "--seed", "0")
+    with server_process(*args) as url:
+        await barrier_floor(url, n, 1)  # warm the client's connections
+        return statistics.median(
+            [await barrier_floor(url, n, layers) for _ in range(queries)]
+        )
+
+
+async def main_async(n: int, layers: int, queries: int) -> str:
+    stages = 4 + 5 * (layers - 1)
+    floor = stages * MEDIAN
+    barrier = await measured_barrier(n, layers, queries)
+    rows = [
+        f"N={n}, {layers} layers, {queries} queries per policy, lognormal latency "
+        f"(median {MEDIAN * 1000:.0f} ms, sigma {SIGMA}). Median-latency floor: "
+        f"{floor:.2f} s ({stages} stages x {MEDIAN * 1000:.0f} ms). Barrier floor "
+        f"(bare SDK gather per stage, p50 of {queries}): {barrier:.3f} s = "
+        f"{barrier / floor:.2f} x the median floor.",
+        "",
+        "| policy | p50 s | p90 s | p50 / median floor | p50 / barrier floor "
+        "| hedges | late critiques |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for index, (name, policy) in enumerate(POLICIES.items()):
+        m = await run_policy(policy, n, layers, queries, seed=index + 1)
+        rows.append(
+            f"| {name} | {m['p50']:.3f} | {m['p90']:.3f} | {m['p50'] / floor:.2f} | "
+            f"{m['p50'] / barrier:.2f} | {100 * m['hedges']:.1f}% | "
+            f"{100 * m['late']:.1f}% |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=8)
+    parser.add_argument("--agents", type=int, default=5)
+    parser.add_argument("--layers", type=int, default=2)
+    args = parser.parse_args()
+    table = asyncio.run(main_async(args.agents, args.layers, args.queries))
+    record(
+        "Tail latency and straggler policies",
+        "python -m benchmarks.tail_latency",
+        table,
+    )
+
+
+if __name__ == "__main__":
+    main()

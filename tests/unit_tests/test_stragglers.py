@@ -1,0 +1,188 @@
+"""Straggler policies: hedged requests and the critique deadline.
+
+Latency here is part of the test double: a model that is slow on some
+prompts (a pure function of the prompt) or slow on its first request only
+(a provider with a straggling replica). Replies stay pure functions of the
+input. No assertion is about elapsed time; each checks what was sent, what
+was cancelled and what the layer record says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata
+from pydantic import PrivateAttr
+
+from attention_moa_graph import Proposer, create_attention_moa
+from attention_moa_graph.baselines import create_single
+from attention_moa_graph.calls import acall_model, call_model
+from attention_moa_graph.evaluation.systems import SystemSpec
+from attention_moa_graph.testing import ScriptedChatModel
+from tests.helpers import prompt_text
+
+pytestmark = pytest.mark.anyio
+QUESTION = [HumanMessage("Which sorting algorithm should I use?")]
+
+
+class FirstRequestStraggles(ScriptedChatModel):
+    """The first request waits `slow` seconds; every later one answers at once."""
+
+    slow: float = 5.0
+    _started: int = PrivateAttr(default=0)
+    _cancelled: int = PrivateAttr(default=0)
+
+    def _first(self) -> bool:
+        with self._lock:
+            self._started += 1
+            return self._started == 1
+
+    async def _answer_later(
+        self,
+        messages: list[BaseMessage],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> tuple[str, UsageMetadata]:
+        if self._first():
+            try:
+                await asyncio.sleep(self.slow)
+            except asyncio.CancelledError:
+                self._cancelled += 1
+                raise
+        return await super()._answer_later(messages, run_manager)
+
+    def _answer_now(
+        self, messages: list[BaseMessage], run_manager: CallbackManagerForLLMRun | None
+    ) -> tuple[str, UsageMetadata]:
+        if self._first():
+            import time
+
+            time.sleep(self.slow)
+        return super()._answer_now(messages, run_manager)
+
+
+async def test_a_slow_call_is_sent_again_and_the_first_reply_wins() -> None:
+    model = FirstRequestStraggles(model_name="m", slow=30.0)
+    reply = await acall_model(model, QUESTION, {}, {}, timeout=60, hedge_after=0.05)
+    assert reply.text == ScriptedChatModel(model_name="m").invoke(QUESTION).text
+    assert model._started == 2  # the original and its hedge
+    assert model._cancelled == 1  # the straggler was cancelled, not awaited
+    assert len(model.calls) == 1  # only the hedge answered
+
+
+async def test_a_call_answered_before_the_hedge_delay_is_sent_once() -> None:
+    model = FirstRequestStraggles(model_name="m", slow=0.0)
+    await acall_model(model, QUESTION, {}, {}, timeout=60, hedge_after=5.0)
+    assert model._started == 1
+
+
+def test_the_sync_path_hedges_too() -> None:
+    model = FirstRequestStraggles(model_name="m", slow=0.5)
+    reply = call_model(model, QUESTION, {}, {}, timeout=60, hedge_after=0.05)
+    assert reply.text.startswith("m")
+    assert model._started == 2
+    assert len(model.calls) == 1  # the blocked first thread has not answered yet
+
+
+async def test_the_graph_hedges_a_straggling_summary() -> None:
+    chair = FirstRequestStraggles(model_name="chair", slow=30.0)
+    graph = create_attention_moa(
+        [Proposer(n, ScriptedChatModel(model_name=n)) for n in ("a", "b")],
+        aggregator=chair,
+        max_layers=1,
+        hedge_after=0.05,
+        call_timeout=60,
+    )
+    result = await graph.ainvoke({"messages": QUESTION})
+    assert result["final_answer"].startswith("chair")
+    assert (chair._started, chair._cancelled) == (2, 1)
+    # The usage report counts the answer used, once.
+    assert result["usage"]["by_role"]["summary"]["calls"] == 1
+
+
+def is_critique(messages: Sequence[BaseMessage]) -> bool:
+    text = prompt_text(messages)
+    return "<peer-answer-" in text or (
+        "<own-answer-" in text and "<suggestion-" not in text
+    )
+
+
+def build(deadline: float | None, slow: float = 1.0):
+    agents = [Proposer(n, ScriptedChatModel(model_name=n)) for n in ("a", "b")]
+    straggler = ScriptedChatModel(
+        model_name="c", latency=lambda m: slow if is_critique(m) else 0.0
+    )
+    return create_attention_moa(
+        [*agents, Proposer("c", straggler)],
+        aggregator=ScriptedChatModel(model_name="chair"),
+        max_layers=1,
+        critique_deadline=deadline,
+        call_timeout=60,
+    ), [a.model for a in agents]
+
+
+@pytest.mark.parametrize("path", ["async", "sync"])
+async def test_late_critiques_are_left_out_and_recorded(path: str) -> None:
+    graph, (a, _b) = build(deadline=0.2)
+    state = {"messages": QUESTION}
+    result = await graph.ainvoke(state) if path == "async" else graph.invoke(state)
+    record = result["layers"][0]
+    assert record["late_critiques"] == ["c->a", "c->b", "c->c"]
+    # c is no failed agent: it refines (without its own late self-critique)
+    # and its answer reaches the summary.
+    assert record["failures"] == {}
+    assert set(record["refined"]) == {"a", "b", "c"}
+    assert {t: sorted(c) for t, c in record["critiques"].items()} == {
+        "a": ["a", "b"],
+        "b": ["a", "b"],
+        "c": ["a", "b"],
+    }
+    refine = [c for c in a.calls if c.metadata.get("moa_role") == "refine"]
+    assert len(refine) == 1
+    # a's refinement saw its own and b's suggestions: c's came too late.
+    assert prompt_text(refine[0].messages).count("<suggestion-") == 2
+
+
+async def test_without_a_deadline_every_critique_is_awaited() -> None:
+    graph, _ = build(deadline=None, slow=0.3)
+    record = (await graph.ainvoke({"messages": QUESTION}))["layers"][0]
+    assert record["late_critiques"] == []
+    assert all(len(c) == 3 for c in record["critiques"].values())
+
+
+@pytest.mark.parametrize("knob", ["hedge_after", "critique_deadline"])
+@pytest.mark.parametrize("value", [0, -1.0, "1", True])
+def test_straggler_knobs_must_be_positive_seconds(knob: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"`{knob}` must be a positive number"):
+        create_attention_moa(["demo:a", "demo:b"], aggregator="demo:c", **{knob: value})
+
+
+async def test_baselines_hedge_too() -> None:
+    model = FirstRequestStraggles(model_name="solo", slow=30.0)
+    single = create_single(model, hedge_after=0.05, call_timeout=60)
+    result = await single.ainvoke({"messages": QUESTION})
+    assert result["final_answer"].startswith("solo")
+    assert (model._started, model._cancelled) == (2, 1)
+
+
+def test_evaluation_systems_carry_the_knobs() -> None:
+    plain = SystemSpec(kind="attention-moa", proposers=("demo:a", "demo:b"))
+    hedged = SystemSpec(
+        kind="attention-moa",
+        proposers=("demo:a", "demo:b"),
+        options={"hedge_after": 0.5},
+    )
+    late = SystemSpec(
+        kind="attention-moa", proposers=("demo:a", "demo:b"), critique_deadline=0.3
+    )
+    # Hedging leaves answers alone; a critique deadline changes them.
+    assert "critique_deadline" not in plain.describe()
+    assert plain.fingerprint() == hedged.fingerprint() != late.fingerprint()
+    with pytest.raises(ValueError, match="attention-moa only"):
+        SystemSpec(kind="moa", proposers=("demo:a",), critique_deadline=0.3)
