@@ -52,6 +52,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.overhead
 	$(BIN)/python -m benchmarks.growth
 	$(BIN)/python -m benchmarks.tail_latency
+	$(BIN)/python -m benchmarks.throughput
+	$(BIN)/python -m benchmarks.first_token
+	$(BIN)/python -m benchmarks.cost
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,8 @@
 - `create_single`: one model, one call.
 
 They share the model plumbing of Attention-MoA (lazy model specs, retries
-inside the node, timeouts, hedged requests with `hedge_after`, the
+inside the node, timeouts, hedged requests with `hedge_after`, a cap on calls
+in flight with `max_concurrent_calls`, the
 `moa_layer`/`moa_role`/`moa_agent` metadata)
 and its input and output: `messages` in; `final_answer`, `messages` and
 `usage` out. Proposer calls have role `draft`, the aggregator's `summary`.
@@ -26,7 +27,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer, RetryPolicy, Send
 from typing_extensions import TypedDict
 
-from attention_moa_graph.config import check_seconds
+from attention_moa_graph.calls import CallLimit
+from attention_moa_graph.config import call_limit, check_seconds
 from attention_moa_graph.errors import AgentsExhaustedError
 from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, check_turn
 from attention_moa_graph.messages import build_summary_messages
@@ -101,6 +103,7 @@ class _Plumbing:
     retry_policy: RetryPolicy | None
     call_timeout: float | None
     hedge_after: float | None
+    call_limit: CallLimit | None = None
 
 
 def _build(
@@ -113,6 +116,7 @@ def _build(
     retry_policy: RetryPolicy | None,
     call_timeout: float | None,
     hedge_after: float | None,
+    max_concurrent_calls: int | None,
     checkpointer: Checkpointer,
     name: str,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -121,6 +125,7 @@ def _build(
         retry_policy,
         check_seconds("call_timeout", call_timeout),
         check_seconds("hedge_after", hedge_after),
+        call_limit(max_concurrent_calls),
     )
 
     def plan_proposal(task: ProposeTask) -> ModelCall:
@@ -262,6 +267,7 @@ def create_moa(
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
     hedge_after: float | None = None,
+    max_concurrent_calls: int | None = None,
     checkpointer: Checkpointer = None,
     name: str = "moa",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -291,6 +297,7 @@ def create_moa(
         retry_policy=retry_policy,
         call_timeout=call_timeout,
         hedge_after=hedge_after,
+        max_concurrent_calls=max_concurrent_calls,
         checkpointer=checkpointer,
         name=name,
     )
@@ -306,6 +313,7 @@ def create_self_moa(
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
     hedge_after: float | None = None,
+    max_concurrent_calls: int | None = None,
     checkpointer: Checkpointer = None,
     name: str = "self_moa",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -330,6 +338,7 @@ def create_self_moa(
         retry_policy=retry_policy,
         call_timeout=call_timeout,
         hedge_after=hedge_after,
+        max_concurrent_calls=max_concurrent_calls,
         checkpointer=checkpointer,
         name=name,
     )
@@ -342,6 +351,7 @@ def create_single(
     retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
     call_timeout: float | None = 120.0,
     hedge_after: float | None = None,
+    max_concurrent_calls: int | None = None,
     checkpointer: Checkpointer = None,
     name: str = "single",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -355,6 +365,7 @@ def create_single(
         retry_policy=retry_policy,
         call_timeout=call_timeout,
         hedge_after=hedge_after,
+        max_concurrent_calls=max_concurrent_calls,
         checkpointer=checkpointer,
         name=name,
     )

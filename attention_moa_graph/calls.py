@@ -9,6 +9,7 @@ import queue
 import random
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -203,3 +204,36 @@ async def _hedged(
     finally:
         for task in tasks:  # the slower twin, or both when cancelled
             task.cancel()
+
+
+class CallLimit:
+    """At most `size` model calls in flight at once, across every run of a graph.
+
+    An application that serves many users from one graph shares one provider
+    account; a cap here keeps the calls beyond it waiting in the graph rather
+    than queued inside the HTTP client (whose pool scans every waiting
+    request on each change, which costs more CPU the longer the queue).
+    Async runs share one semaphore per event loop; sync runs share another.
+    """
+
+    def __init__(self, size: int) -> None:
+        """Allow `size` calls at once."""
+        self.size = size
+        self._sync = threading.BoundedSemaphore(size)
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Semaphore
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def blocking(self) -> threading.BoundedSemaphore:
+        """The semaphore of the sync path."""
+        return self._sync
+
+    def awaitable(self) -> asyncio.Semaphore:
+        """The semaphore of the running event loop's async calls."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            semaphore = self._async.get(loop)
+            if semaphore is None:
+                semaphore = self._async[loop] = asyncio.Semaphore(self.size)
+        return semaphore

@@ -91,6 +91,7 @@ class AttentionMoAChatModel(BaseChatModel):
     min_agents: int = 1
     hedge_after: float | None = None
     critique_deadline: float | None = None
+    max_concurrent_calls: int | None = None
     model_name: str = Field(default="attention-moa", alias="model")
     """The name this model reports in traces."""
     temperature: float | None = None
@@ -122,6 +123,7 @@ class AttentionMoAChatModel(BaseChatModel):
             call_timeout=self.timeout,
             hedge_after=self.hedge_after,
             critique_deadline=self.critique_deadline,
+            max_concurrent_calls=self.max_concurrent_calls,
             retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=attempts),
             min_agents=self.min_agents,
             name=self.model_name,

@@ -8,6 +8,7 @@ from typing import Any
 
 from langgraph.types import RetryPolicy
 
+from attention_moa_graph.calls import CallLimit
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.models import Agent, LazyModel, check_model_spec
 from attention_moa_graph.prompts import MoAPrompts
@@ -36,6 +37,7 @@ class MoAConfig:
     retry_policy: RetryPolicy | None = None
     hedge_after: float | None = None
     critique_deadline: float | None = None
+    call_limit: CallLimit | None = None
     _per_run: dict[str, LazyModel] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -178,3 +180,15 @@ def check_seconds(name: str, value: object) -> float | None:
             f"`{name}` must be a positive number of seconds or None, got {value!r}."
         )
     return float(value)
+
+
+def call_limit(value: object) -> CallLimit | None:
+    """A `CallLimit` for `max_concurrent_calls`, or None when unlimited."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            "`max_concurrent_calls` must be a whole number >= 1 or None, "
+            f"got {value!r}."
+        )
+    return CallLimit(value)

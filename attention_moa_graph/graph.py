@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, RetryPolicy
 
-from attention_moa_graph.config import MAX_AGENTS, MoAConfig, check_seconds
+from attention_moa_graph.config import MAX_AGENTS, MoAConfig, call_limit, check_seconds
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.errors import MoAInputError, is_transient
 from attention_moa_graph.layer import build_layer
@@ -74,6 +74,7 @@ def create_attention_moa(
     call_timeout: float | None = 120.0,
     hedge_after: float | None = None,
     critique_deadline: float | None = None,
+    max_concurrent_calls: int | None = None,
     min_agents: int = 1,
     checkpointer: Checkpointer = None,
     store: BaseStore | None = None,
@@ -124,6 +125,9 @@ def create_attention_moa(
             and its target refines with the suggestions it has. Late
             critiques are listed in the layer record (`late_critiques`).
             This trades some of the paper's suggestions for latency.
+        max_concurrent_calls: At most this many model calls in flight at
+            once across every run of this graph (the rest wait their turn);
+            None: no cap beyond the stages' own fan-out.
         min_agents: Fewest agents a layer may go on with when some fail after
             their retries; below it the failed calls get one more try, then
             the run stops with `AgentsExhaustedError`.
@@ -166,6 +170,7 @@ def create_attention_moa(
         call_timeout=call_timeout,
         hedge_after=hedge_after,
         critique_deadline=critique_deadline,
+        max_concurrent_calls=max_concurrent_calls,
         min_agents=min_agents,
         retry_policy=retry_policy,
     )
@@ -285,6 +290,7 @@ def _build_config(
     call_timeout: float | None,
     hedge_after: float | None,
     critique_deadline: float | None,
+    max_concurrent_calls: int | None,
     min_agents: int,
     retry_policy: RetryPolicy | None,
 ) -> MoAConfig:
@@ -362,6 +368,7 @@ def _build_config(
         call_timeout=seconds["call_timeout"],
         hedge_after=seconds["hedge_after"],
         critique_deadline=seconds["critique_deadline"],
+        call_limit=call_limit(max_concurrent_calls),
     )
 
 

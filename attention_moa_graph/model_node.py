@@ -110,6 +110,7 @@ def model_node(
     unanswered by then ends the node through `on_late` instead.
     """
     policy, timeout, hedge = moa.retry_policy, moa.call_timeout, moa.hedge_after
+    cap = moa.call_limit
 
     def finish(task: Input, call: ModelCall, reply: BaseMessage) -> Update:
         return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
@@ -135,9 +136,14 @@ def model_node(
         def attempt() -> BaseMessage:
             limit = budget(started)
             try:
-                return call_model(
-                    model, call.messages, run_config, kwargs, limit, hedge
-                )
+                if cap is None:
+                    return call_model(
+                        model, call.messages, run_config, kwargs, limit, hedge
+                    )
+                with cap.blocking():
+                    return call_model(
+                        model, call.messages, run_config, kwargs, limit, hedge
+                    )
             except CallTimeoutError:
                 if late(started):
                     raise DeadlinePassed from None
@@ -161,9 +167,14 @@ def model_node(
         async def attempt() -> BaseMessage:
             limit = budget(started)
             try:
-                return await acall_model(
-                    model, call.messages, run_config, kwargs, limit, hedge
-                )
+                if cap is None:
+                    return await acall_model(
+                        model, call.messages, run_config, kwargs, limit, hedge
+                    )
+                async with cap.awaitable():
+                    return await acall_model(
+                        model, call.messages, run_config, kwargs, limit, hedge
+                    )
             except CallTimeoutError:
                 if late(started):
                     raise DeadlinePassed from None

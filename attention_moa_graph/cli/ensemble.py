@@ -81,6 +81,11 @@ def ensemble_options() -> argparse.ArgumentParser:
         "refines without it (off by default; departs from the paper)",
     )
     group.add_argument(
+        "--max-concurrent-calls",
+        type=int,
+        help="at most this many model calls in flight at once (default: no cap)",
+    )
+    group.add_argument(
         "--retries",
         type=int,
         default=DEFAULT_RETRY_POLICY.max_attempts,
@@ -174,6 +179,7 @@ def build_graph(
         call_timeout=args.call_timeout,
         hedge_after=args.hedge_after,
         critique_deadline=args.critique_deadline,
+        max_concurrent_calls=args.max_concurrent_calls,
         retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),
         min_agents=args.min_agents,
         checkpointer=checkpointer,

@@ -215,6 +215,7 @@ def _system_from(args: argparse.Namespace, **overrides: Any) -> SystemSpec:
         "options": {
             "call_timeout": args.call_timeout,
             "hedge_after": args.hedge_after,
+            "max_concurrent_calls": args.max_concurrent_calls,
             "retries": max(1, args.retries),
             "min_agents": args.min_agents,
         },

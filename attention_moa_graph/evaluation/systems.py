@@ -57,7 +57,7 @@ class SystemSpec:
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict, compare=False)
     """Build options that leave answers alone (outside the fingerprint):
-    call_timeout, hedge_after, retries, min_agents."""
+    call_timeout, hedge_after, max_concurrent_calls, retries, min_agents."""
 
     def __post_init__(self) -> None:
         """Refuse unknown kinds and empty model lists; default the name."""
@@ -119,6 +119,7 @@ class SystemSpec:
 
         timeout = self.options.get("call_timeout", 120.0)
         hedge = self.options.get("hedge_after")
+        cap = self.options.get("max_concurrent_calls")
         retry = DEFAULT_RETRY_POLICY._replace(
             max_attempts=self.options.get("retries", DEFAULT_RETRY_POLICY.max_attempts)
         )
@@ -140,6 +141,7 @@ class SystemSpec:
                 residual=self.residual,
                 call_timeout=timeout,
                 hedge_after=hedge,
+                max_concurrent_calls=cap,
                 critique_deadline=self.critique_deadline,
                 retry_policy=retry,
                 min_agents=self.options.get("min_agents", 1),
@@ -156,6 +158,7 @@ class SystemSpec:
                 layers=self.layers,
                 call_timeout=timeout,
                 hedge_after=hedge,
+                max_concurrent_calls=cap,
                 retry_policy=retry,
                 checkpointer=checkpointer,
             )
@@ -166,6 +169,7 @@ class SystemSpec:
                 aggregator=model(self.aggregator_spec),
                 call_timeout=timeout,
                 hedge_after=hedge,
+                max_concurrent_calls=cap,
                 retry_policy=retry,
                 checkpointer=checkpointer,
             )
@@ -173,6 +177,7 @@ class SystemSpec:
             model(self.proposers[0]),
             call_timeout=timeout,
             hedge_after=hedge,
+            max_concurrent_calls=cap,
             retry_policy=retry,
             checkpointer=checkpointer,
         )

@@ -186,3 +186,40 @@ def test_evaluation_systems_carry_the_knobs() -> None:
     assert plain.fingerprint() == hedged.fingerprint() != late.fingerprint()
     with pytest.raises(ValueError, match="attention-moa only"):
         SystemSpec(kind="moa", proposers=("demo:a",), critique_deadline=0.3)
+
+
+def shared_model_graph(cap: int | None):
+    shared = ScriptedChatModel(model_name="shared", latency=0.02)
+    graph = create_attention_moa(
+        [Proposer(n, shared) for n in ("a", "b", "c")],
+        aggregator=shared,
+        max_layers=1,
+        max_concurrent_calls=cap,
+    )
+    return graph, shared
+
+
+async def test_a_call_cap_holds_across_concurrent_runs() -> None:
+    graph, shared = shared_model_graph(cap=2)
+    results = await asyncio.gather(
+        *(graph.ainvoke({"messages": [HumanMessage(f"q{i}")]}) for i in range(3))
+    )
+    assert shared.peak_in_flight == 2
+    assert all(r["usage"]["total"]["calls"] == 3 + 9 + 3 + 1 for r in results)
+    uncapped, free = shared_model_graph(cap=None)
+    await uncapped.ainvoke({"messages": QUESTION})
+    assert free.peak_in_flight == 9  # the critique stage, all at once
+
+
+def test_the_sync_path_is_capped_too() -> None:
+    graph, shared = shared_model_graph(cap=2)
+    graph.invoke({"messages": QUESTION})
+    assert shared.peak_in_flight == 2
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "4"])
+def test_the_call_cap_must_be_a_whole_number(value: object) -> None:
+    with pytest.raises(ValueError, match="`max_concurrent_calls` must be a whole"):
+        create_attention_moa(
+            ["demo:a", "demo:b"], aggregator="demo:c", max_concurrent_calls=value
+        )

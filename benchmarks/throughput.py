@@ -1,0 +1,145 @@
+"""Throughput: many queries through one connection pool, against its bound.
+
+Queries run concurrently (up to `--cap` at a time) through one graph built
+with `max_concurrent_calls=cap`, as an application serving many users from
+one provider account would: at most `cap` calls are in flight. Each call
+takes `--latency` seconds at the loopback server (own process), so no client
+can exceed cap / latency calls per second. The script reports the calls per
+second achieved against that bound, the peak calls in flight at the server,
+query latency, and the client process's peak memory. `--pool-only` caps calls
+with one shared HTTP connection pool of `cap` connections instead (the graph
+does not limit them), for comparison: httpcore's pool scans every connection
+for every waiting request, so its CPU cost grows with the queue.
+
+Run: python -m benchmarks.throughput [--queries 500] [--cap 50] [--latency 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import time
+from typing import Any
+
+import httpx
+
+from attention_moa_graph import Proposer, create_attention_moa
+from attention_moa_graph.fake_server import fetch_stats, server_process
+from benchmarks.common import record
+
+
+def build(
+    base_url: str, pool: httpx.AsyncClient | None, agents: int, layers: int, cap: int
+) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    def model(name: str) -> ChatOpenAI:
+        return ChatOpenAI(
+            model=name,
+            base_url=base_url,
+            api_key="bench",
+            timeout=60,
+            max_retries=0,
+            http_async_client=pool,
+        )
+
+    return create_attention_moa(
+        [Proposer(f"p{i}", model(f"p{i}")) for i in range(agents)],
+        aggregator=model("agg"),
+        max_layers=layers,
+        early_stopping=False,
+        call_timeout=60,
+        max_concurrent_calls=None if pool is not None else cap,
+    )
+
+
+async def run(
+    queries: int, cap: int, latency: float, agents: int, layers: int, pool_only: bool
+) -> dict[str, float]:
+    with server_process("--latency", str(latency)) as url:
+        pool = None
+        if pool_only:
+            # One pool for every model: `cap` connections; requests beyond them
+            # wait inside httpcore for a free one (the pool timeout is off).
+            pool = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=cap, max_keepalive_connections=cap),
+                timeout=httpx.Timeout(60.0, pool=None),
+            )
+        graph = build(url, pool, agents, layers, cap)
+        await graph.ainvoke(
+            {"messages": [("user", "warm up")]}, context={"max_layers": 1}
+        )
+        before = fetch_stats(url)["requests"]
+        gate = asyncio.Semaphore(cap)
+        walls: list[float] = []
+
+        async def one(index: int) -> int:
+            async with gate:
+                started = time.perf_counter()
+                result = await graph.ainvoke(
+                    {"messages": [("user", f"Question number {index}?")]}
+                )
+                walls.append(time.perf_counter() - started)
+                return int(result["usage"]["total"]["calls"])
+
+        started = time.perf_counter()
+        calls = sum(await asyncio.gather(*(one(i) for i in range(queries))))
+        elapsed = time.perf_counter() - started
+        if pool is not None:
+            await pool.aclose()
+        stats = fetch_stats(url)
+    return {
+        "calls": calls,
+        "requests": stats["requests"] - before,
+        "seconds": elapsed,
+        "rate": calls / elapsed,
+        "bound": cap / latency,
+        "peak": stats["peak_in_flight"],
+        "p50": statistics.median(walls),
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--cap", type=int, default=50)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--agents", type=int, default=3)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument(
+        "--pool-only", action="store_true", help="no max_concurrent_calls"
+    )
+    args = parser.parse_args()
+    m = asyncio.run(
+        run(
+            args.queries,
+            args.cap,
+            args.latency,
+            args.agents,
+            args.layers,
+            args.pool_only,
+        )
+    )
+    capped = "one shared HTTP pool" if args.pool_only else "max_concurrent_calls"
+    table = "\n".join(
+        [
+            f"{args.queries} queries, N={args.agents}, {args.layers} layers, "
+            f"{args.latency * 1000:.0f} ms per call, {args.cap} calls in flight "
+            f"at most (capped by {capped}), up to {args.cap} queries at once.",
+            "",
+            "| calls | seconds | calls/s | bound (cap / latency) | achieved / bound "
+            "| peak in flight | query p50 s | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {m['calls']:.0f} | {m['seconds']:.1f} | {m['rate']:.1f} | "
+            f"{m['bound']:.0f} | {m['rate'] / m['bound']:.2f} | {m['peak']:.0f} | "
+            f"{m['p50']:.2f} | {m['rss']:.0f} |",
+        ]
+    )
+    record("Throughput", "python -m benchmarks.throughput", table)
+
+
+if __name__ == "__main__":
+    main()
