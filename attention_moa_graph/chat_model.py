@@ -19,7 +19,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -92,6 +92,7 @@ class AttentionMoAChatModel(BaseChatModel):
     hedge_after: float | None = None
     critique_deadline: float | None = None
     max_concurrent_calls: int | None = None
+    critique_mode: Literal["pairwise", "batched"] = "pairwise"
     model_name: str = Field(default="attention-moa", alias="model")
     """The name this model reports in traces."""
     temperature: float | None = None
@@ -124,6 +125,7 @@ class AttentionMoAChatModel(BaseChatModel):
             hedge_after=self.hedge_after,
             critique_deadline=self.critique_deadline,
             max_concurrent_calls=self.max_concurrent_calls,
+            critique_mode=self.critique_mode,
             retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=attempts),
             min_agents=self.min_agents,
             name=self.model_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.types import RetryPolicy
 
@@ -16,6 +16,10 @@ from attention_moa_graph.state import ROLES, RunSettings
 
 MAX_AGENTS = 16
 """More agents than this make N² critiques per layer; almost surely a mistake."""
+
+
+CritiqueMode = Literal["pairwise", "batched"]
+CRITIQUE_MODES: tuple[CritiqueMode, ...] = ("pairwise", "batched")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class MoAConfig:
     hedge_after: float | None = None
     critique_deadline: float | None = None
     call_limit: CallLimit | None = None
+    critique_mode: CritiqueMode = "pairwise"
     _per_run: dict[str, LazyModel] = field(
         default_factory=dict, compare=False, repr=False
     )

@@ -82,6 +82,16 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
             f"one reply that keeps what they agree on, including "
             f"{_pick(persona, question, 'summary')}."
         )
+    reviewed = _fenced("answer", prompt)
+    if reviewed:  # a batched critique: one section per answer
+        sections = [
+            f"## Answer {number}\n{who}: this answer would gain from "
+            f"{_pick(persona, body, 'cross')}."
+            for number, body in enumerate(reviewed, start=1)
+        ]
+        return f"{who}'s reviews of {len(reviewed)} answers:\n\n" + "\n\n".join(
+            sections
+        )
     if "<peer-answer-" in prompt:
         return (
             f"{who}: the answer would gain from "

@@ -15,7 +15,14 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, RetryPolicy
 
-from attention_moa_graph.config import MAX_AGENTS, MoAConfig, call_limit, check_seconds
+from attention_moa_graph.config import (
+    CRITIQUE_MODES,
+    MAX_AGENTS,
+    CritiqueMode,
+    MoAConfig,
+    call_limit,
+    check_seconds,
+)
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.errors import MoAInputError, is_transient
 from attention_moa_graph.layer import build_layer
@@ -75,6 +82,7 @@ def create_attention_moa(
     hedge_after: float | None = None,
     critique_deadline: float | None = None,
     max_concurrent_calls: int | None = None,
+    critique_mode: CritiqueMode = "pairwise",
     min_agents: int = 1,
     checkpointer: Checkpointer = None,
     store: BaseStore | None = None,
@@ -125,6 +133,12 @@ def create_attention_moa(
             and its target refines with the suggestions it has. Late
             critiques are listed in the layer record (`late_critiques`).
             This trades some of the paper's suggestions for latency.
+        critique_mode: `"pairwise"` (the paper: one call per critic and
+            target, N² per layer) or `"batched"`: one call per critic
+            reviewing all its targets, its reply split at `## Answer N`
+            headings (N calls per layer, shorter critique prompts in total,
+            fewer chances for one slow call to hold the stage). Departs from
+            the paper: each critic sees every draft at once.
         max_concurrent_calls: At most this many model calls in flight at
             once across every run of this graph (the rest wait their turn);
             None: no cap beyond the stages' own fan-out.
@@ -171,6 +185,7 @@ def create_attention_moa(
         hedge_after=hedge_after,
         critique_deadline=critique_deadline,
         max_concurrent_calls=max_concurrent_calls,
+        critique_mode=critique_mode,
         min_agents=min_agents,
         retry_policy=retry_policy,
     )
@@ -291,6 +306,7 @@ def _build_config(
     hedge_after: float | None,
     critique_deadline: float | None,
     max_concurrent_calls: int | None,
+    critique_mode: CritiqueMode,
     min_agents: int,
     retry_policy: RetryPolicy | None,
 ) -> MoAConfig:
@@ -314,6 +330,11 @@ def _build_config(
         "hedge_after": check_seconds("hedge_after", hedge_after),
         "critique_deadline": check_seconds("critique_deadline", critique_deadline),
     }
+    if critique_mode not in CRITIQUE_MODES:
+        raise ValueError(
+            f"`critique_mode` must be one of {', '.join(map(repr, CRITIQUE_MODES))}, "
+            f"got {critique_mode!r}."
+        )
     if len(agents) > MAX_AGENTS:
         raise ValueError(
             f"{len(agents)} proposers would make {len(agents) ** 2} critique calls "
@@ -369,6 +390,7 @@ def _build_config(
         hedge_after=seconds["hedge_after"],
         critique_deadline=seconds["critique_deadline"],
         call_limit=call_limit(max_concurrent_calls),
+        critique_mode=critique_mode,
     )
 
 

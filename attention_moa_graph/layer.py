@@ -20,6 +20,7 @@ from langgraph.types import Send
 from attention_moa_graph.config import MoAConfig
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.nodes import (
+    make_batched_critique_node,
     make_cross_attention_node,
     make_draft_node,
     make_refine_node,
@@ -120,11 +121,13 @@ def build_layer(
     def drafts(state: LayerState) -> list[Send]:
         return fan_out_drafts(state, state["settings"]["agents"])
 
+    batched = config.critique_mode == "batched"
+
     def critiques(state: LayerState) -> list[Send] | str:
-        return fan_out_critiques(state, state["settings"]["agents"])
+        return fan_out_critiques(state, state["settings"]["agents"], batched=batched)
 
     def refinements(state: LayerState) -> list[Send]:
-        return fan_out_refinements(state, state["settings"]["agents"])
+        return fan_out_refinements(state, state["settings"]["agents"], batched=batched)
 
     def summary(state: LayerState) -> list[Send] | str:
         return route_after_refine(state, state["settings"]["agents"])
@@ -149,13 +152,16 @@ def build_layer(
     )
     builder.add_node("gather_drafts", stage_done("draft", lambda s: len(s["drafts"])))
     critique_nodes: list[str] = []
-    if config.cross_attention:
+    if batched and (config.cross_attention or config.self_attention):
+        builder.add_node("critique", make_batched_critique_node(config))
+        critique_nodes.append("critique")
+    elif config.cross_attention:
         builder.add_node(
             "cross_attention",
             make_cross_attention_node(config),
         )
         critique_nodes.append("cross_attention")
-    if config.self_attention:
+    if config.self_attention and not batched:
         builder.add_node(
             "self_attention",
             make_self_attention_node(config),

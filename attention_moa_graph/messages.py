@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 from langchain_core.messages import (
@@ -100,6 +101,52 @@ def build_self_attention_messages(
         own_answer=fence("own-answer", own_answer),
     )
     return [HumanMessage(content=text)]
+
+
+def build_batched_critique_messages(
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    own_answer: str,
+    answers: Sequence[tuple[str, bool]],
+) -> list[AnyMessage]:
+    """Critic j sees the conversation, its draft and every draft under review.
+
+    `answers` are (draft, is the critic's own) in target order; they are
+    numbered from 1, as the reply's `## Answer N` sections are.
+    """
+    listed = "\n\n".join(
+        f"Answer {number}{' (your own)' if own else ''}:\n"
+        + fence(f"answer-{number}", text)
+        for number, (text, own) in enumerate(answers, start=1)
+    )
+    text = prompts.batched_critique.format(
+        conversation=conversation_transcript(messages),
+        question=latest_question(messages),
+        own_answer=fence("own-answer", own_answer),
+        answers=listed,
+    )
+    return [HumanMessage(content=text)]
+
+
+_SECTION = re.compile(r"^[ \t]*#{1,6}[ \t]*Answer[ \t]+(\d+)\b[^\n]*$", re.MULTILINE)
+
+
+def split_batched_critique(reply: str, count: int) -> list[str]:
+    """The suggestions for each of `count` answers from a batched critique.
+
+    Sections start at `## Answer N` lines. An answer without a section of its
+    own (a reply that ignored the format) gets the whole reply: the suggestions
+    are kept, at the cost of some meant for other answers.
+    """
+    sections: dict[int, str] = {}
+    heads = list(_SECTION.finditer(reply))
+    ends = [head.start() for head in heads[1:]] + [len(reply)] * bool(heads)
+    for head, end in zip(heads, ends, strict=True):
+        number = int(head.group(1))
+        body = reply[head.end() : end].strip()
+        if 1 <= number <= count and body and number not in sections:
+            sections[number] = body
+    return [sections.get(n, reply.strip()) for n in range(1, count + 1)]
 
 
 def build_refine_messages(

@@ -20,12 +20,14 @@ from attention_moa_graph.errors import (
     is_transient,
 )
 from attention_moa_graph.messages import (
+    build_batched_critique_messages,
     build_cross_attention_messages,
     build_draft_messages,
     build_refine_messages,
     build_residual_messages,
     build_self_attention_messages,
     build_summary_messages,
+    split_batched_critique,
 )
 from attention_moa_graph.model_node import (
     ModelCall,
@@ -35,6 +37,7 @@ from attention_moa_graph.model_node import (
 )
 from attention_moa_graph.routing import layer_answers
 from attention_moa_graph.state import (
+    BatchedCritiqueTask,
     CritiqueTask,
     DraftTask,
     LayerState,
@@ -153,6 +156,51 @@ def make_self_attention_node(
         agent_failed,
         deadline=config.critique_deadline,
         on_late=_critique_late,
+    )
+
+
+def make_batched_critique_node(config: MoAConfig) -> ModelNode:
+    """Critic j reviews every draft addressed to it in one call (batched mode)."""
+
+    def plan(task: BatchedCritiqueTask) -> ModelCall:
+        return ModelCall(
+            role="critique",
+            agent=config.agent_for(task["critic"], task["model"]),
+            layer=task["layer"],
+            messages=build_batched_critique_messages(
+                config.prompts,
+                task["messages"],
+                task["own_answer"],
+                [
+                    (answer, target == task["critic"])
+                    for target, answer in zip(
+                        task["targets"], task["target_answers"], strict=True
+                    )
+                ],
+            ),
+            temperature=task["temperature"],
+        )
+
+    def write(task: BatchedCritiqueTask, text: str) -> Update:
+        sections = split_batched_critique(text, len(task["targets"]))
+        return {
+            "critiques": {
+                target: {task["critic"]: section}
+                for target, section in zip(task["targets"], sections, strict=True)
+            }
+        }
+
+    def late(task: BatchedCritiqueTask, call: ModelCall) -> Update:
+        return {"late": [critique_key(task["critic"], t) for t in task["targets"]]}
+
+    return model_node(
+        "critique",
+        plan,
+        write,
+        config,
+        agent_failed,
+        deadline=config.critique_deadline,
+        on_late=late,
     )
 
 

@@ -11,6 +11,7 @@ from langgraph.types import Send
 from attention_moa_graph.errors import AgentsExhaustedError
 from attention_moa_graph.prompts import STOP_SIGNAL
 from attention_moa_graph.state import (
+    BatchedCritiqueTask,
     CritiqueTask,
     DraftTask,
     LayerState,
@@ -185,11 +186,33 @@ def fan_out_drafts(state: LayerState, agents: Sequence[str]) -> list[Send]:
     return [_draft(state, agent, strict=False) for agent in agents]
 
 
+def _batched_critique(
+    state: LayerState, critic: str, targets: Sequence[str], strict: bool
+) -> Send:
+    drafts = state["drafts"]
+    return Send(
+        "critique",
+        BatchedCritiqueTask(
+            critic=critic,
+            targets=list(targets),
+            layer=state["layer"],
+            messages=state["messages"],
+            own_answer=drafts[critic],
+            target_answers=[drafts[t] for t in targets],
+            temperature=state["settings"]["temperatures"].get("cross_attention"),
+            model=state["settings"]["models"].get(critic),
+            strict=strict,
+        ),
+    )
+
+
 def fan_out_critiques(
-    state: LayerState, agents: Sequence[str]
+    state: LayerState, agents: Sequence[str], *, batched: bool = False
 ) -> list[Send] | Literal["summarize"]:
     """All cross- and self-attention critiques at once, or straight to the summary.
 
+    Pairwise (the paper): one call per (critic, target). Batched: one call
+    per critic covering all its targets.
     If too few agents drafted, their drafts are sent once more in strict mode,
     where a failure stops the run (and a resumed run retries just those calls).
     """
@@ -200,6 +223,13 @@ def fan_out_critiques(
         )
     if not _attention(state):
         return "summarize"
+    if batched:
+        return [
+            _batched_critique(
+                state, critic, expected_targets(state, critic, live), strict=False
+            )
+            for critic in live
+        ]
     return [
         _critique(state, critic, target, strict=False)
         for critic in live
@@ -207,22 +237,35 @@ def fan_out_critiques(
     ]
 
 
-def fan_out_refinements(state: LayerState, agents: Sequence[str]) -> list[Send]:
+def fan_out_refinements(
+    state: LayerState, agents: Sequence[str], *, batched: bool = False
+) -> list[Send]:
     """One refinement per live agent, with the suggestions addressed to it."""
     live = live_after_critiques(state, agents)
     if _too_few(state, live):
         drafted = live_after_drafts(state, agents)
         critiques = state.get("critiques", {})
-        return _second_try(
-            state,
-            [
-                _critique(state, critic, target, strict=True)
-                for critic in drafted
-                if critic not in live
+        missing = {
+            critic: [
+                target
                 for target in expected_targets(state, critic, drafted)
                 if critic not in critiques.get(target, {})
-            ],
-        )
+            ]
+            for critic in drafted
+            if critic not in live
+        }
+        if batched:
+            sends = [
+                _batched_critique(state, critic, targets, strict=True)
+                for critic, targets in missing.items()
+            ]
+        else:
+            sends = [
+                _critique(state, critic, target, strict=True)
+                for critic, targets in missing.items()
+                for target in targets
+            ]
+        return _second_try(state, sends)
     return [_refine(state, agent, agents, strict=False) for agent in live]
 
 

@@ -10,10 +10,17 @@ from langgraph.graph.message import add_messages
 from typing_extensions import NotRequired, TypedDict
 
 Role = Literal[
-    "draft", "cross_attention", "self_attention", "refine", "summary", "residual"
+    "draft",
+    "cross_attention",
+    "self_attention",
+    "critique",
+    "refine",
+    "summary",
+    "residual",
 ]
-"""The `moa_role` of a model call."""
+"""The `moa_role` of a model call (`critique`: one batched call per critic)."""
 
+# The roles a temperature can be set for; batched critiques use cross_attention's.
 ROLES: tuple[Role, ...] = (
     "draft",
     "cross_attention",
@@ -217,6 +224,21 @@ class CritiqueTask(TypedDict):
     temperature: float | None
     model: str | None
     """The agent's model spec for this run, when the context chose one."""
+    strict: bool
+
+
+class BatchedCritiqueTask(TypedDict):
+    """`Send` payload of one critic's batched critique of several drafts."""
+
+    critic: str
+    targets: list[str]
+    """The agents whose drafts are reviewed, in order (may include the critic)."""
+    layer: int
+    messages: list[AnyMessage]
+    own_answer: str
+    target_answers: list[str]
+    temperature: float | None
+    model: str | None
     strict: bool
 
 

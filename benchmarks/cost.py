@@ -45,6 +45,22 @@ def varied(name: str):
     return lambda messages: text_of(name + prompt(messages))
 
 
+def sectioned(name: str):
+    """Like `varied`, and a batched critique writes one section per answer."""
+
+    def reply(messages: Sequence[BaseMessage]) -> str:
+        text = prompt(messages)
+        count = len(re.findall(r"<answer-\d+-[0-9a-f]{12}>", text))
+        if count:
+            return "\n".join(
+                f"## Answer {n}\n{text_of(f'{name}{n}{text}')}"
+                for n in range(1, count + 1)
+            )
+        return text_of(name + text)
+
+    return reply
+
+
 def converging(name: str):
     """Agents agree from layer 2 on; the residual stops on a repeat."""
 
@@ -62,7 +78,9 @@ def converging(name: str):
     return reply
 
 
-async def tokens(n: int, layers: int, reply: Any, early_stopping: bool) -> dict:
+async def tokens(
+    n: int, layers: int, reply: Any, early_stopping: bool, mode: str = "pairwise"
+) -> dict:
     graph = create_attention_moa(
         [
             Proposer(
@@ -73,6 +91,7 @@ async def tokens(n: int, layers: int, reply: Any, early_stopping: bool) -> dict:
         aggregator=ScriptedChatModel(model_name="agg", reply=reply("agg")),
         max_layers=layers,
         early_stopping=early_stopping,
+        critique_mode=mode,
     )
     result = await graph.ainvoke({"messages": [("user", "How do vaccines work?")]})
     return {"usage": result["usage"], "layers": len(result["layers"])}
@@ -102,6 +121,27 @@ async def main_async() -> str:
                 f"{total['output_tokens']:,} | "
                 + " | ".join(f"{s:.0f}" for s in shares)
                 + " |"
+            )
+    rows += [
+        "",
+        'critique_mode="batched" against the paper\'s pairwise critiques (a batched '
+        "reply has one 150-word section per answer, as many words as the pairwise "
+        "replies together):",
+        "",
+        "| N | layers | mode | calls | critique calls | input tokens | output tokens |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in (3, 5):
+        for mode in ("pairwise", "batched"):
+            usage = (await tokens(n, 3, sectioned, False, mode))["usage"]
+            total, by = usage["total"], usage["by_role"]
+            critique_calls = sum(
+                by.get(r, {}).get("calls", 0)
+                for r in ("cross_attention", "self_attention", "critique")
+            )
+            rows.append(
+                f"| {n} | 3 | {mode} | {total['calls']} | {critique_calls} | "
+                f"{total['input_tokens']:,} | {total['output_tokens']:,} |"
             )
     rows += [
         "",

@@ -36,7 +36,7 @@ MEDIAN, SIGMA = 0.2, 0.5
 # The 90th percentile of one call: hedging later than this adds few requests.
 P90 = MEDIAN * 2.718281828 ** (SIGMA * 1.2816)
 
-POLICIES: dict[str, dict[str, float]] = {
+POLICIES: dict[str, dict[str, Any]] = {
     "none (paper schedule)": {},
     f"hedge after {P90 * 1000:.0f} ms (p90)": {"hedge_after": P90},
     "critique deadline 300 ms": {"critique_deadline": 0.3},
@@ -44,10 +44,11 @@ POLICIES: dict[str, dict[str, float]] = {
         "hedge_after": P90,
         "critique_deadline": 0.3,
     },
+    'critique_mode="batched" (N critique calls)': {"critique_mode": "batched"},
 }
 
 
-def build(base_url: str, n: int, layers: int, policy: dict[str, float]) -> Any:
+def build(base_url: str, n: int, layers: int, policy: dict[str, Any]) -> Any:
     from langchain_openai import ChatOpenAI
 
     def model(name: str) -> ChatOpenAI:
@@ -90,7 +91,7 @@ async def barrier_floor(base_url: str, n: int, layers: int) -> float:
 
 
 async def run_policy(
-    policy: dict[str, float], n: int, layers: int, queries: int, seed: int
+    policy: dict[str, Any], n: int, layers: int, queries: int, seed: int
 ) -> dict[str, float]:
     args = ("--latency", str(MEDIAN), "--sigma", str(SIGMA), "--seed", str(seed))
     with server_process(*args) as url:

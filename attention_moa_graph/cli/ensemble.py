@@ -81,6 +81,13 @@ def ensemble_options() -> argparse.ArgumentParser:
         "refines without it (off by default; departs from the paper)",
     )
     group.add_argument(
+        "--critique-mode",
+        choices=("pairwise", "batched"),
+        default="pairwise",
+        help="pairwise: one call per critic and target, as in the paper (default); "
+        "batched: one call per critic covering all its targets",
+    )
+    group.add_argument(
         "--max-concurrent-calls",
         type=int,
         help="at most this many model calls in flight at once (default: no cap)",
@@ -180,6 +187,7 @@ def build_graph(
         hedge_after=args.hedge_after,
         critique_deadline=args.critique_deadline,
         max_concurrent_calls=args.max_concurrent_calls,
+        critique_mode=args.critique_mode,
         retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),
         min_agents=args.min_agents,
         checkpointer=checkpointer,

@@ -17,6 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from attention_moa_graph.baselines import create_moa, create_self_moa, create_single
+from attention_moa_graph.config import CritiqueMode
 from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, create_attention_moa
 from attention_moa_graph.models import ModelLike, Proposer
 
@@ -54,6 +55,7 @@ class SystemSpec:
     self_attention: bool = True
     residual: bool = True
     critique_deadline: float | None = None
+    critique_mode: CritiqueMode = "pairwise"
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict, compare=False)
     """Build options that leave answers alone (outside the fingerprint):
@@ -70,10 +72,13 @@ class SystemSpec:
                 f"system {self.kind!r} needs at least one model, e.g. "
                 "-p openai:gpt-4.1-mini."
             )
-        if self.critique_deadline is not None and self.kind != "attention-moa":
+        critiquing = self.critique_deadline is not None or (
+            self.critique_mode != "pairwise"
+        )
+        if critiquing and self.kind != "attention-moa":
             raise ValueError(
-                f"--critique-deadline applies to attention-moa only; {self.kind} "
-                "makes no critiques."
+                "--critique-deadline and --critique-mode apply to attention-moa "
+                f"only; {self.kind} makes no critiques."
             )
         if not self.name:
             object.__setattr__(self, "name", self.kind)
@@ -82,9 +87,12 @@ class SystemSpec:
         """The fields that decide what the system answers (JSON-ready)."""
         described = asdict(self)
         described.pop("options")
+        # Absent at their defaults, so runs saved before the options keep
+        # their keys.
         if described["critique_deadline"] is None:
-            # Absent when off, so runs saved before the option keep their keys.
             described.pop("critique_deadline")
+        if described["critique_mode"] == "pairwise":
+            described.pop("critique_mode")
         described["proposers"] = list(self.proposers)
         return described
 
@@ -143,6 +151,7 @@ class SystemSpec:
                 hedge_after=hedge,
                 max_concurrent_calls=cap,
                 critique_deadline=self.critique_deadline,
+                critique_mode=self.critique_mode,
                 retry_policy=retry,
                 min_agents=self.options.get("min_agents", 1),
                 checkpointer=checkpointer,

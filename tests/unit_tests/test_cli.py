@@ -33,6 +33,19 @@ def test_ask_json_returns_the_layer_records(capsys):
     assert "self_attention" not in payload["usage"]["by_role"]
 
 
+def test_ask_forwards_the_critique_and_straggler_options(capsys):
+    argv = ["ask", "hello", "--json", "-l", "1", "--critique-mode", "batched"]
+    argv += ["--critique-deadline", "30", "--hedge-after", "30"]
+    assert main([*argv, "--max-concurrent-calls", "2"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    # Three demo agents: one batched critique call each instead of nine.
+    assert payload["usage"]["by_role"]["critique"]["calls"] == 3
+    assert payload["usage"]["total"]["calls"] == 3 + 3 + 3 + 1
+    assert payload["layers"][0]["late_critiques"] == []
+    assert main(["ask", "q", "--max-concurrent-calls", "0"]) == 2
+    assert "max_concurrent_calls" in capsys.readouterr().err
+
+
 def test_ask_with_named_demo_proposers_and_aggregator(capsys):
     code = main(
         ["ask", "q", "--json", "-p", "x=demo:one", "-p", "demo:two", "-a", "demo:lead"]

@@ -27,6 +27,7 @@ def test_every_default_template_uses_exactly_the_fields_its_builder_supplies():
         "draft": {"reference"},
         "cross_attention": {"conversation", "question", "own_answer", "peer_answer"},
         "self_attention": {"conversation", "question", "own_answer"},
+        "batched_critique": {"conversation", "question", "own_answer", "answers"},
         "refine": {"own_answer", "suggestions"},
         "summary": {"responses"},
         "residual": {"rounds"},

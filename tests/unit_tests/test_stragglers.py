@@ -181,11 +181,16 @@ def test_evaluation_systems_carry_the_knobs() -> None:
     late = SystemSpec(
         kind="attention-moa", proposers=("demo:a", "demo:b"), critique_deadline=0.3
     )
-    # Hedging leaves answers alone; a critique deadline changes them.
-    assert "critique_deadline" not in plain.describe()
+    batched = SystemSpec(
+        kind="attention-moa", proposers=("demo:a", "demo:b"), critique_mode="batched"
+    )
+    # Hedging leaves answers alone; a critique deadline or batching changes them.
+    assert not {"critique_deadline", "critique_mode"} & set(plain.describe())
     assert plain.fingerprint() == hedged.fingerprint() != late.fingerprint()
-    with pytest.raises(ValueError, match="attention-moa only"):
-        SystemSpec(kind="moa", proposers=("demo:a",), critique_deadline=0.3)
+    assert batched.fingerprint() not in (plain.fingerprint(), late.fingerprint())
+    for knob in ({"critique_deadline": 0.3}, {"critique_mode": "batched"}):
+        with pytest.raises(ValueError, match="attention-moa only"):
+            SystemSpec(kind="moa", proposers=("demo:a",), **knob)
 
 
 def shared_model_graph(cap: int | None):
