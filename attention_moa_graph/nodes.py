@@ -8,7 +8,7 @@ reply under its agent's name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from attention_moa_graph.config import MoAConfig
@@ -30,6 +30,7 @@ from attention_moa_graph.messages import (
     split_batched_critique,
 )
 from attention_moa_graph.model_node import (
+    LateFn,
     ModelCall,
     ModelNode,
     Update,
@@ -96,6 +97,25 @@ def _write_critique(task: CritiqueTask, text: str) -> Update:
     return {"critiques": {task["target"]: {task["critic"]: text}}}
 
 
+def _critique_node(
+    name: str,
+    plan: Callable[[Any], ModelCall],
+    write: Callable[[Any, str], Update],
+    late: LateFn,
+    config: MoAConfig,
+) -> ModelNode:
+    """A critique node: a failed critic is dropped, a late critique left out."""
+    return model_node(
+        name,
+        plan,
+        write,
+        config,
+        agent_failed,
+        deadline=config.critique_deadline,
+        on_late=late,
+    )
+
+
 def _critique_late(task: CritiqueTask, call: ModelCall) -> Update:
     """Past the critique deadline: the target refines without this critique."""
     return {"late": [critique_key(task["critic"], task["target"])]}
@@ -121,14 +141,8 @@ def make_cross_attention_node(
             target=task["target"],
         )
 
-    return model_node(
-        "cross_attention",
-        plan,
-        _write_critique,
-        config,
-        agent_failed,
-        deadline=config.critique_deadline,
-        on_late=_critique_late,
+    return _critique_node(
+        "cross_attention", plan, _write_critique, _critique_late, config
     )
 
 
@@ -148,14 +162,8 @@ def make_self_attention_node(
             temperature=task["temperature"],
         )
 
-    return model_node(
-        "self_attention",
-        plan,
-        _write_critique,
-        config,
-        agent_failed,
-        deadline=config.critique_deadline,
-        on_late=_critique_late,
+    return _critique_node(
+        "self_attention", plan, _write_critique, _critique_late, config
     )
 
 
@@ -193,15 +201,7 @@ def make_batched_critique_node(config: MoAConfig) -> ModelNode:
     def late(task: BatchedCritiqueTask, call: ModelCall) -> Update:
         return {"late": [critique_key(task["critic"], t) for t in task["targets"]]}
 
-    return model_node(
-        "critique",
-        plan,
-        write,
-        config,
-        agent_failed,
-        deadline=config.critique_deadline,
-        on_late=late,
-    )
+    return _critique_node("critique", plan, write, late, config)
 
 
 def make_refine_node(config: MoAConfig) -> ModelNode:

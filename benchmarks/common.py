@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import platform
 import subprocess
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -60,3 +64,57 @@ def record(title: str, command: str, table: str) -> None:
         )
     with RESULTS.open("a") as out:
         out.write(block)
+
+
+def loopback_ensemble(
+    base_url: str,
+    agents: int,
+    layers: int,
+    model_options: dict[str, Any] | None = None,
+    **graph_options: Any,
+) -> Any:
+    """Attention-MoA over real langchain-openai clients of a loopback server.
+
+    Proposers `p0`, `p1`, ... and the aggregator `agg`; every layer runs
+    (early stopping off) unless `graph_options` say otherwise.
+    """
+    from langchain_openai import ChatOpenAI
+
+    from attention_moa_graph import Proposer, create_attention_moa
+
+    settings = {"api_key": "bench", "timeout": 30, "max_retries": 0}
+    settings.update(model_options or {})
+
+    def model(name: str) -> ChatOpenAI:
+        return ChatOpenAI(model=name, base_url=base_url, **settings)
+
+    graph_options.setdefault("early_stopping", False)
+    return create_attention_moa(
+        [Proposer(f"p{i}", model(f"p{i}")) for i in range(agents)],
+        aggregator=model("agg"),
+        max_layers=layers,
+        **graph_options,
+    )
+
+
+async def bare_stages(
+    call: Callable[[str, str, bool], Awaitable[Any]], agents: int, layers: int
+) -> float:
+    """Seconds for one query's stages as bare `asyncio.gather` batches.
+
+    `call(model, text, final)` makes one request; `final` marks the call whose
+    reply is the answer (the last residual, or the summary of a 1-layer run).
+    """
+    names = [f"p{i}" for i in range(agents)]
+    started = time.perf_counter()
+    for layer in range(1, layers + 1):
+        last = layer == layers
+        await asyncio.gather(*(call(a, f"draft {layer}", False) for a in names))
+        await asyncio.gather(
+            *(call(c, f"critique {layer} {t}", False) for c in names for t in names)
+        )
+        await asyncio.gather(*(call(a, f"refine {layer}", False) for a in names))
+        await call("agg", f"summary {layer}", last and layer == 1)
+        if layer > 1:
+            await call("agg", f"residual {layer}", last)
+    return time.perf_counter() - started

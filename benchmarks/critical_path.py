@@ -24,55 +24,27 @@ import time
 
 import openai
 
-from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.fake_server import fetch_stats, server_process
-from benchmarks.common import record
-
-
-def build(base_url: str, n: int, layers: int):
-    from langchain_openai import ChatOpenAI
-
-    def model(name: str) -> ChatOpenAI:
-        return ChatOpenAI(
-            model=name, base_url=base_url, api_key="bench", timeout=30, max_retries=0
-        )
-
-    return create_attention_moa(
-        [Proposer(f"p{i}", model(f"p{i}")) for i in range(n)],
-        aggregator=model("agg"),
-        max_layers=layers,
-        early_stopping=False,
-    )
+from benchmarks.common import bare_stages, loopback_ensemble, record
 
 
 async def bare_floor(base_url: str, n: int, layers: int) -> float:
     """The same stage structure as bare SDK calls: gather per stage."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
 
-    async def call(model: str, text: str) -> None:
+    async def call(model: str, text: str, final: bool) -> None:
         await client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": text}]
         )
 
-    started = time.perf_counter()
-    for layer in range(1, layers + 1):
-        agents = [f"p{i}" for i in range(n)]
-        await asyncio.gather(*(call(a, f"draft {layer}") for a in agents))
-        await asyncio.gather(
-            *(call(c, f"critique {layer} {t}") for c in agents for t in agents)
-        )
-        await asyncio.gather(*(call(a, f"refine {layer}") for a in agents))
-        await call("agg", f"summary {layer}")
-        if layer > 1:
-            await call("agg", f"residual {layer}")
-    elapsed = time.perf_counter() - started
+    elapsed = await bare_stages(call, n, layers)
     await client.close()
     return elapsed
 
 
 async def measure(latency: float, n: int, layers: int) -> dict[str, float]:
     with server_process("--latency", str(latency)) as url:
-        graph = build(url, n, layers)
+        graph = loopback_ensemble(url, n, layers)
         await graph.ainvoke(
             {"messages": [("user", "warm up the clients")]}, context={"max_layers": 1}
         )

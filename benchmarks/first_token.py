@@ -22,32 +22,9 @@ from typing import Any
 
 import openai
 
-from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.fake_server import server_process
 from attention_moa_graph.streaming import astream_answer
-from benchmarks.common import record
-
-
-def build(base_url: str, n: int, layers: int) -> Any:
-    from langchain_openai import ChatOpenAI
-
-    def model(name: str) -> ChatOpenAI:
-        return ChatOpenAI(
-            model=name,
-            base_url=base_url,
-            api_key="bench",
-            timeout=30,
-            max_retries=0,
-            streaming=True,
-            stream_usage=True,
-        )
-
-    return create_attention_moa(
-        [Proposer(f"p{i}", model(f"p{i}")) for i in range(n)],
-        aggregator=model("agg"),
-        max_layers=layers,
-        early_stopping=False,
-    )
+from benchmarks.common import bare_stages, loopback_ensemble, record
 
 
 async def graph_times(graph: Any, layers: int, question: str) -> tuple[float, float]:
@@ -69,34 +46,21 @@ async def graph_times(graph: Any, layers: int, question: str) -> tuple[float, fl
 
 
 async def bare_first_token(base_url: str, n: int, layers: int, question: str) -> float:
+    """The same stages as bare streaming SDK calls, to the answer's first chunk."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
 
-    async def call(model: str, text: str, first_only: bool = False) -> float:
-        began = time.perf_counter()
+    async def call(model: str, text: str, final: bool) -> None:
         stream = await client.chat.completions.create(
             model=model,
             messages=[{"role": "user", "content": f"{question} {text}"}],
             stream=True,
         )
         async for chunk in stream:
-            if first_only and chunk.choices and chunk.choices[0].delta.content:
+            if final and chunk.choices and chunk.choices[0].delta.content:
                 await stream.close()
-                return time.perf_counter() - began
-        return time.perf_counter() - began
+                return
 
-    agents = [f"p{i}" for i in range(n)]
-    started = time.perf_counter()
-    for layer in range(1, layers + 1):
-        await asyncio.gather(*(call(a, f"draft {layer}") for a in agents))
-        await asyncio.gather(
-            *(call(c, f"critique {layer} {t}") for c in agents for t in agents)
-        )
-        await asyncio.gather(*(call(a, f"refine {layer}") for a in agents))
-        last = layer == layers
-        await call("agg", f"summary {layer}", first_only=last and layers == 1)
-        if layer > 1:
-            await call("agg", f"residual {layer}", first_only=last)
-    elapsed = time.perf_counter() - started
+    elapsed = await bare_stages(call, n, layers)
     await client.close()
     return elapsed
 
@@ -106,7 +70,9 @@ async def main_async(
 ) -> str:
     args = ("--latency", str(latency), "--chunk-delay", str(chunk_delay))
     with server_process(*args) as url:
-        graph = build(url, n, layers)
+        graph = loopback_ensemble(
+            url, n, layers, {"streaming": True, "stream_usage": True}
+        )
         await graph_times(graph, 1, "warm up")
         times = [await graph_times(graph, layers, f"question {i}") for i in range(runs)]
         floors = [

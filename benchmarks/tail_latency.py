@@ -28,9 +28,8 @@ from typing import Any
 
 import openai
 
-from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.fake_server import fetch_stats, server_process
-from benchmarks.common import record
+from benchmarks.common import bare_stages, loopback_ensemble, record
 
 MEDIAN, SIGMA = 0.2, 0.5
 # The 90th percentile of one call: hedging later than this adds few requests.
@@ -48,44 +47,16 @@ POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
-def build(base_url: str, n: int, layers: int, policy: dict[str, Any]) -> Any:
-    from langchain_openai import ChatOpenAI
-
-    def model(name: str) -> ChatOpenAI:
-        return ChatOpenAI(
-            model=name, base_url=base_url, api_key="bench", timeout=30, max_retries=0
-        )
-
-    return create_attention_moa(
-        [Proposer(f"p{i}", model(f"p{i}")) for i in range(n)],
-        aggregator=model("agg"),
-        max_layers=layers,
-        early_stopping=False,
-        **policy,
-    )
-
-
 async def barrier_floor(base_url: str, n: int, layers: int) -> float:
     """One query's stages as bare SDK `gather` batches."""
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
 
-    async def call(model: str, text: str) -> None:
+    async def call(model: str, text: str, final: bool) -> None:
         await client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": text}]
         )
 
-    agents = [f"p{i}" for i in range(n)]
-    started = time.perf_counter()
-    for layer in range(1, layers + 1):
-        await asyncio.gather(*(call(a, f"draft {layer}") for a in agents))
-        await asyncio.gather(
-            *(call(c, f"critique {layer} {t}") for c in agents for t in agents)
-        )
-        await asyncio.gather(*(call(a, f"refine {layer}") for a in agents))
-        await call("agg", f"summary {layer}")
-        if layer > 1:
-            await call("agg", f"residual {layer}")
-    elapsed = time.perf_counter() - started
+    elapsed = await bare_stages(call, n, layers)
     await client.close()
     return elapsed
 
@@ -95,7 +66,7 @@ async def run_policy(
 ) -> dict[str, float]:
     args = ("--latency", str(MEDIAN), "--sigma", str(SIGMA), "--seed", str(seed))
     with server_process(*args) as url:
-        graph = build(url, n, layers, policy)
+        graph = loopback_ensemble(url, n, layers, **policy)
         await graph.ainvoke(
             {"messages": [("user", "warm up")]}, context={"max_layers": 1}
         )

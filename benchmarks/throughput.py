@@ -21,38 +21,11 @@ import asyncio
 import resource
 import statistics
 import time
-from typing import Any
 
 import httpx
 
-from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.fake_server import fetch_stats, server_process
-from benchmarks.common import record
-
-
-def build(
-    base_url: str, pool: httpx.AsyncClient | None, agents: int, layers: int, cap: int
-) -> Any:
-    from langchain_openai import ChatOpenAI
-
-    def model(name: str) -> ChatOpenAI:
-        return ChatOpenAI(
-            model=name,
-            base_url=base_url,
-            api_key="bench",
-            timeout=60,
-            max_retries=0,
-            http_async_client=pool,
-        )
-
-    return create_attention_moa(
-        [Proposer(f"p{i}", model(f"p{i}")) for i in range(agents)],
-        aggregator=model("agg"),
-        max_layers=layers,
-        early_stopping=False,
-        call_timeout=60,
-        max_concurrent_calls=None if pool is not None else cap,
-    )
+from benchmarks.common import loopback_ensemble, record
 
 
 async def run(
@@ -67,7 +40,14 @@ async def run(
                 limits=httpx.Limits(max_connections=cap, max_keepalive_connections=cap),
                 timeout=httpx.Timeout(60.0, pool=None),
             )
-        graph = build(url, pool, agents, layers, cap)
+        graph = loopback_ensemble(
+            url,
+            agents,
+            layers,
+            {"timeout": 60, "http_async_client": pool},
+            call_timeout=60,
+            max_concurrent_calls=None if pool_only else cap,
+        )
         await graph.ainvoke(
             {"messages": [("user", "warm up")]}, context={"max_layers": 1}
         )
