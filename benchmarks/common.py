@@ -118,3 +118,19 @@ async def bare_stages(
         if layer > 1:
             await call("agg", f"residual {layer}", last)
     return time.perf_counter() - started
+
+
+async def bare_floor(base_url: str, n: int, layers: int) -> float:
+    """The same stage structure as bare SDK calls: gather per stage."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+
+    async def call(model: str, text: str, final: bool) -> None:
+        await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+
+    elapsed = await bare_stages(call, n, layers)
+    await client.close()
+    return elapsed

@@ -22,24 +22,8 @@ import argparse
 import asyncio
 import time
 
-import openai
-
 from attention_moa_graph.fake_server import fetch_stats, server_process
-from benchmarks.common import bare_stages, loopback_ensemble, record
-
-
-async def bare_floor(base_url: str, n: int, layers: int) -> float:
-    """The same stage structure as bare SDK calls: gather per stage."""
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
-
-    async def call(model: str, text: str, final: bool) -> None:
-        await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}]
-        )
-
-    elapsed = await bare_stages(call, n, layers)
-    await client.close()
-    return elapsed
+from benchmarks.common import bare_floor, loopback_ensemble, record
 
 
 async def measure(latency: float, n: int, layers: int) -> dict[str, float]:

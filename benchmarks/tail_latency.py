@@ -26,10 +26,8 @@ import statistics
 import time
 from typing import Any
 
-import openai
-
 from attention_moa_graph.fake_server import fetch_stats, server_process
-from benchmarks.common import bare_stages, loopback_ensemble, record
+from benchmarks.common import bare_floor, loopback_ensemble, record
 
 MEDIAN, SIGMA = 0.2, 0.5
 # The 90th percentile of one call: hedging later than this adds few requests.
@@ -45,20 +43,6 @@ POLICIES: dict[str, dict[str, Any]] = {
     },
     'critique_mode="batched" (N critique calls)': {"critique_mode": "batched"},
 }
-
-
-async def barrier_floor(base_url: str, n: int, layers: int) -> float:
-    """One query's stages as bare SDK `gather` batches."""
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
-
-    async def call(model: str, text: str, final: bool) -> None:
-        await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}]
-        )
-
-    elapsed = await bare_stages(call, n, layers)
-    await client.close()
-    return elapsed
 
 
 async def run_policy(
@@ -95,9 +79,9 @@ async def run_policy(
 async def measured_barrier(n: int, layers: int, queries: int) -> float:
     args = ("--latency", str(MEDIAN), "--sigma", str(SIGMA), "--seed", "0")
     with server_process(*args) as url:
-        await barrier_floor(url, n, 1)  # warm the client's connections
+        await bare_floor(url, n, 1)  # warm the client's connections
         return statistics.median(
-            [await barrier_floor(url, n, layers) for _ in range(queries)]
+            [await bare_floor(url, n, layers) for _ in range(queries)]
         )
 
 
