@@ -81,13 +81,6 @@ def fake_server():
         server.stop()
 
 
-def _initdb() -> str | None:
-    import glob
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return found[-1] if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_dsn():
     """A throwaway PostgreSQL server from Debian's packages, on a free port.
@@ -95,64 +88,13 @@ def postgres_dsn():
     In CI (`CI` set) a missing server is an error; elsewhere the tests skip.
     """
     import os
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-    from pathlib import Path
 
-    initdb = _initdb()
-    if initdb is None:
+    from tests.postgres_server import initdb_path, postgres_server
+
+    if initdb_path() is None:
         message = "PostgreSQL server binaries not found (apt-get install postgresql)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    bin_dir = os.path.dirname(initdb)
-    # Not under pytest's tmp dirs: those are private to root, and the server
-    # runs as the postgres user.
-    data = Path(tempfile.mkdtemp(prefix="moa-pgdata-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(data, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    subprocess.run(
-        [*as_postgres, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *as_postgres,
-            f"{bin_dir}/pg_ctl",
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(data / "server.log"),
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
-    finally:
-        subprocess.run(
-            [
-                *as_postgres,
-                f"{bin_dir}/pg_ctl",
-                "-D",
-                str(data),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-        )
-        shutil.rmtree(data, ignore_errors=True)
+    with postgres_server() as dsn:
+        yield dsn
