@@ -120,6 +120,13 @@ async def astream_answer(
         elif mode == "values" and not namespace and isinstance(data, dict):
             result = data
     answer = str(result.get("final_answer", ""))
+    ran = len(result.get("layers") or [])
+    if ran > max_layers:
+        raise ValueError(
+            f"astream_answer was given max_layers={max_layers}, but the run went "
+            f"{ran} layers deep, so the wrong call was streamed; pass the run's "
+            "depth (the graph's max_layers, or the context's when it sets one)."
+        )
     if not gate.sent:
         if answer:
             yield StreamEvent("token", answer)
