@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -116,7 +117,11 @@ def model_node(
         return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
 
     def budget(started: float) -> float | None:
-        """This attempt's timeout: the call timeout, cut to what the deadline leaves."""
+        """This attempt's timeout: the call timeout, cut to what the deadline leaves.
+
+        Taken once the call holds its `max_concurrent_calls` slot, so that time
+        spent waiting for one counts against the deadline too.
+        """
         if deadline is None:
             return timeout
         left = deadline - (time.monotonic() - started)
@@ -134,13 +139,9 @@ def model_node(
         started = time.monotonic()
 
         def attempt() -> BaseMessage:
-            limit = budget(started)
             try:
-                if cap is None:
-                    return call_model(
-                        model, call.messages, run_config, kwargs, limit, hedge
-                    )
-                with cap.blocking():
+                with cap.blocking() if cap else nullcontext():
+                    limit = budget(started)
                     return call_model(
                         model, call.messages, run_config, kwargs, limit, hedge
                     )
@@ -165,13 +166,9 @@ def model_node(
         started = time.monotonic()
 
         async def attempt() -> BaseMessage:
-            limit = budget(started)
             try:
-                if cap is None:
-                    return await acall_model(
-                        model, call.messages, run_config, kwargs, limit, hedge
-                    )
-                async with cap.awaitable():
+                async with cap.awaitable() if cap else nullcontext():
+                    limit = budget(started)
                     return await acall_model(
                         model, call.messages, run_config, kwargs, limit, hedge
                     )

@@ -228,3 +228,22 @@ def test_the_call_cap_must_be_a_whole_number(value: object) -> None:
         create_attention_moa(
             ["demo:a", "demo:b"], aggregator="demo:c", max_concurrent_calls=value
         )
+
+
+async def test_waiting_for_a_call_slot_counts_against_the_critique_deadline() -> None:
+    # One slot: the four critiques (0.2 s each) queue. The first ends at 0.2 s;
+    # the second gets the slot with 0.15 s of its 0.35 s left and times out;
+    # the last two get it after their deadline has passed.
+    shared = ScriptedChatModel(
+        model_name="shared", latency=lambda m: 0.2 if is_critique(m) else 0.0
+    )
+    graph = create_attention_moa(
+        [Proposer(n, shared) for n in ("a", "b")],
+        aggregator=shared,
+        max_layers=1,
+        max_concurrent_calls=1,
+        critique_deadline=0.35,
+    )
+    record = (await graph.ainvoke({"messages": QUESTION}))["layers"][0]
+    assert len(record["late_critiques"]) == 3
+    assert sum(len(c) for c in record["critiques"].values()) == 1
