@@ -325,11 +325,9 @@ def _build_config(
             f"`min_agents` must be a whole number from 1 to the number of "
             f"proposers ({len(agents)}), got {min_agents!r}."
         )
-    seconds = {
-        "call_timeout": check_seconds("call_timeout", call_timeout),
-        "hedge_after": check_seconds("hedge_after", hedge_after),
-        "critique_deadline": check_seconds("critique_deadline", critique_deadline),
-    }
+    call_timeout = check_seconds("call_timeout", call_timeout)
+    hedge_after = check_seconds("hedge_after", hedge_after)
+    critique_deadline = check_seconds("critique_deadline", critique_deadline)
     if critique_mode not in CRITIQUE_MODES:
         raise ValueError(
             f"`critique_mode` must be one of {', '.join(map(repr, CRITIQUE_MODES))}, "
@@ -386,9 +384,9 @@ def _build_config(
         temperatures=role_temperatures,
         min_agents=min_agents,
         retry_policy=retry_policy,
-        call_timeout=seconds["call_timeout"],
-        hedge_after=seconds["hedge_after"],
-        critique_deadline=seconds["critique_deadline"],
+        call_timeout=call_timeout,
+        hedge_after=hedge_after,
+        critique_deadline=critique_deadline,
         call_limit=call_limit(max_concurrent_calls),
         critique_mode=critique_mode,
     )

@@ -140,8 +140,8 @@ def split_batched_critique(reply: str, count: int) -> list[str]:
     """
     sections: dict[int, str] = {}
     heads = list(_SECTION.finditer(reply))
-    ends = [head.start() for head in heads[1:]] + [len(reply)] * bool(heads)
-    for head, end in zip(heads, ends, strict=True):
+    for index, head in enumerate(heads):
+        end = heads[index + 1].start() if index + 1 < len(heads) else len(reply)
         number = int(head.group(1))
         body = reply[head.end() : end].strip()
         if 1 <= number <= count and body and number not in sections:

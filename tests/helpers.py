@@ -124,3 +124,16 @@ class Rendezvous(ScriptedChatModel):
             return self._answer(messages, run_manager)
         finally:
             self._leave()
+
+
+def run_eval(*args: str, timeout: float = 300):
+    """`attention-moa eval ARGS` in its own process, as a user runs it."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "attention_moa_graph.cli", "eval", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

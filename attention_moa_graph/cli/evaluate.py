@@ -315,8 +315,9 @@ async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     }
     gamed = _gamed(args)
     model = _judge_model(args)
-    records = read_records(out)
-    layers = depth_study.layer_count(records) if args.depth else 0  # fail early
+    # With --depth, refuse a run without layer outputs before any judge call.
+    records = read_records(out) if args.depth else {}
+    layers = depth_study.layer_count(records) if args.depth else 0
     judging = harness.judging(
         args.benchmark, args.data, out, args.judge, name, gamed=gamed, **options
     )

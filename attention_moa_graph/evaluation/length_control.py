@@ -245,18 +245,22 @@ def length_controlled_winrate(
             "every output differs from the baseline's by the same length; "
             "the length term cannot be fitted."
         )
-    judged = [
-        i for i, r in enumerate(rows) if _soft_label(r.get("preference")) is not None
+    # Rows without a usable preference are left out of the fit, not the mean.
+    labelled = [
+        (i, label)
+        for i, r in enumerate(rows)
+        if (label := _soft_label(r.get("preference"))) is not None
     ]
-    labels = [_soft_label(rows[i].get("preference")) for i in judged]
     model_x = _features(
-        [deltas[i] / spread for i in judged], [difficulty[i] for i in judged], True
+        [deltas[i] / spread for i, _ in labelled],
+        [difficulty[i] for i, _ in labelled],
+        True,
     )
     gamed_x = _features(gamed["std_delta_len"], gamed["instruction_difficulty"], False)
     weight = REGULARISATION / 2
     predicted = _fit_predict(
         gamed_x + model_x,
-        gamed["preference"] + [v for v in labels if v is not None],
+        gamed["preference"] + [label for _, label in labelled],
         [weight] * len(gamed_x) + [1.0] * len(model_x),
         _features([0.0] * len(rows), difficulty, True),
     )

@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from attention_moa_graph.evaluation.length_control import (
     length_controlled_winrate,
     load_gamed,
 )
+from tests.helpers import run_eval
 
 SUFFIX = "_weighted_alpaca_eval_gpt4_turbo_annotations.json"
 COLUMNS = [
@@ -149,21 +148,12 @@ def test_score_command_prints_lc_with_df_gamed(
     tmp_path: Path, alpaca_data: Path
 ) -> None:
     gamed = write_gamed(tmp_path / "df_gamed.csv", 3.0)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attention_moa_graph.cli",
-            "eval",
-            "alpaca-eval",
-            "score",
-            str(alpaca_data / "fixtures" / ("claude-2.1" + SUFFIX)),
-            "--df-gamed",
-            str(gamed),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_eval(
+        "alpaca-eval",
+        "score",
+        str(alpaca_data / "fixtures" / ("claude-2.1" + SUFFIX)),
+        "--df-gamed",
+        str(gamed),
     )
     assert done.returncode == 0, done.stderr
     scores = json.loads(done.stdout)

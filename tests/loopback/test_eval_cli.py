@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,14 @@ import pytest
 from attention_moa_graph.evaluation import alpaca_eval
 from attention_moa_graph.fake_server import server_process
 from tests.evaluation.test_length_control import write_gamed
+from tests.helpers import run_eval
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 DEMO = ["-p", "demo:alpha", "-p", "demo:beta", "-a", "demo:chair"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "attention_moa_graph.cli", "eval", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_eval(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -151,15 +146,9 @@ def test_depth_refuses_a_run_without_layers(tmp_path: Path, judge_url: str) -> N
         "mt-bench", "generate", "--data", data, "--out", out, "--system", "single",
         "-p", "demo:alpha", "--limit", "1", "--quiet",
     )  # fmt: skip
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "attention_moa_graph.cli", "eval", "mt-bench",
-            "judge", "--data", data, "--out", out, "--judge", "judge-rating-5",
-            "--judge-base-url", judge_url, "--depth", "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_eval(
+        "mt-bench", "judge", "--data", data, "--out", out, "--judge", "judge-rating-5",
+        "--judge-base-url", judge_url, "--depth", "--quiet",
     )  # fmt: skip
     assert done.returncode == 2
     assert "only attention-moa runs record" in done.stderr
@@ -251,25 +240,10 @@ def test_score_prints_the_leaderboard_columns_of_an_annotations_file() -> None:
 def test_bad_input_gives_a_clear_error_and_status_2(
     tmp_path: Path, extra: list[str], expected: list[str]
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attention_moa_graph.cli",
-            "eval",
-            "mt-bench",
-            "generate",
-            "--data",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "out"),
-            "--quiet",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_eval(
+        "mt-bench", "generate", "--data", str(tmp_path), "--out",
+        str(tmp_path / "out"), "--quiet", *extra,
+    )  # fmt: skip
     assert done.returncode == 2
     for text in expected:
         assert text in done.stderr

@@ -42,8 +42,14 @@ def test_ask_forwards_the_critique_and_straggler_options(capsys):
     assert payload["usage"]["by_role"]["critique"]["calls"] == 3
     assert payload["usage"]["total"]["calls"] == 3 + 3 + 3 + 1
     assert payload["layers"][0]["late_critiques"] == []
-    assert main(["ask", "q", "--max-concurrent-calls", "0"]) == 2
-    assert "max_concurrent_calls" in capsys.readouterr().err
+    # Each option reaches the factory: a bad value is its error.
+    for option, value, knob in (
+        ("--max-concurrent-calls", "0", "max_concurrent_calls"),
+        ("--hedge-after", "0", "hedge_after"),
+        ("--critique-deadline", "-1", "critique_deadline"),
+    ):
+        assert main(["ask", "q", option, value]) == 2
+        assert f"`{knob}` must be" in capsys.readouterr().err
 
 
 def test_ask_with_named_demo_proposers_and_aggregator(capsys):

@@ -83,7 +83,7 @@ async def test_a_call_answered_before_the_hedge_delay_is_sent_once() -> None:
 
 
 def test_the_sync_path_hedges_too() -> None:
-    model = FirstRequestStraggles(model_name="m", slow=0.5)
+    model = FirstRequestStraggles(model_name="m", slow=5.0)  # a daemon thread
     reply = call_model(model, QUESTION, {}, {}, timeout=60, hedge_after=0.05)
     assert reply.text.startswith("m")
     assert model._started == 2
@@ -191,6 +191,18 @@ def test_evaluation_systems_carry_the_knobs() -> None:
     for knob in ({"critique_deadline": 0.3}, {"critique_mode": "batched"}):
         with pytest.raises(ValueError, match="attention-moa only"):
             SystemSpec(kind="moa", proposers=("demo:a",), **knob)
+    # build() hands every knob to the factories: a bad value is their error.
+    for kind in ("attention-moa", "moa", "single"):
+        for option, value in (("hedge_after", 0), ("max_concurrent_calls", 0)):
+            spec = SystemSpec(
+                kind=kind, proposers=("demo:a", "demo:b"), options={option: value}
+            )
+            with pytest.raises(ValueError, match=f"`{option}` must be"):
+                spec.build()
+    with pytest.raises(ValueError, match="`critique_deadline` must be"):
+        SystemSpec(
+            kind="attention-moa", proposers=("demo:a", "demo:b"), critique_deadline=-1
+        ).build()
 
 
 def shared_model_graph(cap: int | None):
