@@ -13,7 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
-from langgraph.types import Checkpointer, RetryPolicy
+from langgraph.types import Checkpointer, Overwrite, RetryPolicy
 
 from attention_moa_graph.config import (
     CRITIQUE_MODES,
@@ -202,7 +202,7 @@ def create_attention_moa(
         config.build_models(settings)
         return {
             "settings": settings,
-            "layers": [],
+            "layers": Overwrite([]),
             "usage": empty_report(),
         }
 
@@ -224,7 +224,7 @@ def create_attention_moa(
     def append(state: MoAState, output: dict[str, Any]) -> dict[str, Any]:
         record = output["record"]
         return {
-            "layers": [*state["layers"], record],
+            "layers": [record],
             "usage": combine_reports([state["usage"], record["usage"]]),
         }
 

@@ -129,8 +129,12 @@ class MoAOutput(TypedDict):
     """The text of that final message."""
     stop_reason: StopReason
     """`early_stop` when the residual agent stopped the loop, else `max_layers`."""
-    layers: list[LayerRecord]
-    """One record per layer run for the latest user turn."""
+    layers: Annotated[list[LayerRecord], operator.add]
+    """One record per layer run for the latest user turn.
+
+    Appended to (a layer writes only its own record, so that a checkpoint's
+    pending writes stay one record long); reset by each new turn.
+    """
     usage: UsageReport
     """Calls and tokens of the latest user turn, by role and by agent."""
 
