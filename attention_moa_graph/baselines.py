@@ -28,7 +28,6 @@ from langgraph.types import Checkpointer, RetryPolicy, Send
 from typing_extensions import TypedDict
 
 from attention_moa_graph.calls import CallLimit
-from attention_moa_graph.config import call_limit, check_seconds
 from attention_moa_graph.errors import AgentsExhaustedError
 from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, check_turn
 from attention_moa_graph.messages import build_summary_messages
@@ -44,6 +43,7 @@ from attention_moa_graph.nodes import agent_failed, aggregator_failed
 from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
 from attention_moa_graph.state import CallRecord, MoAInput, UsageReport
 from attention_moa_graph.usage import report_calls
+from attention_moa_graph.validation import call_limit, check_seconds
 
 
 def _collect(left: list[Any], right: list[Any] | None) -> list[Any]:

@@ -91,6 +91,7 @@ class AttentionMoAChatModel(BaseChatModel):
     min_agents: int = 1
     hedge_after: float | None = None
     critique_deadline: float | None = None
+    stage_deadline: float | None = None
     max_concurrent_calls: int | None = None
     critique_mode: Literal["pairwise", "batched"] = "pairwise"
     model_name: str = Field(default="attention-moa", alias="model")
@@ -124,6 +125,7 @@ class AttentionMoAChatModel(BaseChatModel):
             call_timeout=self.timeout,
             hedge_after=self.hedge_after,
             critique_deadline=self.critique_deadline,
+            stage_deadline=self.stage_deadline,
             max_concurrent_calls=self.max_concurrent_calls,
             critique_mode=self.critique_mode,
             retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=attempts),

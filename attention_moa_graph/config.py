@@ -41,11 +41,19 @@ class MoAConfig:
     retry_policy: RetryPolicy | None = None
     hedge_after: float | None = None
     critique_deadline: float | None = None
+    stage_deadline: float | None = None
     call_limit: CallLimit | None = None
     critique_mode: CritiqueMode = "pairwise"
     _per_run: dict[str, LazyModel] = field(
         default_factory=dict, compare=False, repr=False
     )
+
+    @property
+    def critique_cutoff(self) -> float | None:
+        """Seconds a critique may take: its own deadline, else the stage deadline."""
+        if self.critique_deadline is not None:
+            return self.critique_deadline
+        return self.stage_deadline
 
     def agent(self, name: str) -> Agent:
         """Look up an agent (proposer, aggregator or residual) by name."""
@@ -174,26 +182,3 @@ class MoAConfig:
             min_agents=self.min_agents,
             temperatures=temperatures,
         )
-
-
-def check_seconds(name: str, value: object) -> float | None:
-    """A positive number of seconds, or None (off)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive number of seconds or None, got {value!r}."
-        )
-    return float(value)
-
-
-def call_limit(value: object) -> CallLimit | None:
-    """A `CallLimit` for `max_concurrent_calls`, or None when unlimited."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            "`max_concurrent_calls` must be a whole number >= 1 or None, "
-            f"got {value!r}."
-        )
-    return CallLimit(value)

@@ -15,14 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, Overwrite, RetryPolicy
 
-from attention_moa_graph.config import (
-    CRITIQUE_MODES,
-    MAX_AGENTS,
-    CritiqueMode,
-    MoAConfig,
-    call_limit,
-    check_seconds,
-)
+from attention_moa_graph.config import CritiqueMode
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.errors import MoAInputError, is_transient
 from attention_moa_graph.layer import build_layer
@@ -30,13 +23,10 @@ from attention_moa_graph.messages import message_text
 from attention_moa_graph.models import (
     ModelLike,
     Proposer,
-    resolve_agents,
-    resolve_single,
 )
 from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
 from attention_moa_graph.routing import route_after_layer
 from attention_moa_graph.state import (
-    ROLES,
     LayerInput,
     MoAInput,
     MoAOutput,
@@ -44,10 +34,7 @@ from attention_moa_graph.state import (
     Role,
 )
 from attention_moa_graph.usage import combine_reports, empty_report
-
-MAX_LAYERS = 32
-"""A sanity bound: each layer costs N² + 2N + 2 calls."""
-
+from attention_moa_graph.validation import build_config
 
 DEFAULT_RETRY_POLICY = RetryPolicy(
     max_attempts=3,
@@ -81,6 +68,7 @@ def create_attention_moa(
     call_timeout: float | None = 120.0,
     hedge_after: float | None = None,
     critique_deadline: float | None = None,
+    stage_deadline: float | None = None,
     max_concurrent_calls: int | None = None,
     critique_mode: CritiqueMode = "pairwise",
     min_agents: int = 1,
@@ -133,6 +121,15 @@ def create_attention_moa(
             and its target refines with the suggestions it has. Late
             critiques are listed in the layer record (`late_critiques`).
             This trades some of the paper's suggestions for latency.
+        stage_deadline: Straggler policy, off by default: seconds each call
+            of the draft, critique and refinement stages may take (a
+            `critique_deadline` overrides it for critiques). An agent whose
+            draft is late sits out the rest of the layer; one whose
+            refinement is late has its draft merged by the summary instead.
+            Late agents are listed in the layer record (`late_agents`). If
+            fewer than `min_agents` drafts arrive in time, the missing ones
+            are sent again without a deadline. This trades agents' work for
+            latency, more than `critique_deadline` does.
         critique_mode: `"pairwise"` (the paper: one call per critic and
             target, N² per layer) or `"batched"`: one call per critic
             reviewing all its targets, its reply split at `## Answer N`
@@ -169,7 +166,7 @@ def create_attention_moa(
         >>> result["stop_reason"], len(result["layers"])
         ('max_layers', 2)
     """
-    config = _build_config(
+    config = build_config(
         proposers,
         aggregator=aggregator,
         residual_model=residual_model,
@@ -184,6 +181,7 @@ def create_attention_moa(
         call_timeout=call_timeout,
         hedge_after=hedge_after,
         critique_deadline=critique_deadline,
+        stage_deadline=stage_deadline,
         max_concurrent_calls=max_concurrent_calls,
         critique_mode=critique_mode,
         min_agents=min_agents,
@@ -287,138 +285,3 @@ def check_turn(state: MoAState) -> None:
         )
     if not message_text(last).strip():
         raise MoAInputError("the user's message is empty: give it some text to answer.")
-
-
-def _build_config(
-    proposers: Sequence[ModelLike | Proposer],
-    *,
-    aggregator: ModelLike | Proposer,
-    residual_model: ModelLike | Proposer | None,
-    max_layers: int,
-    early_stopping: bool,
-    cross_attention: bool,
-    self_attention: bool,
-    residual: bool,
-    prompts: MoAPrompts,
-    temperature: float | None,
-    temperatures: Mapping[Role, float] | None,
-    call_timeout: float | None,
-    hedge_after: float | None,
-    critique_deadline: float | None,
-    max_concurrent_calls: int | None,
-    critique_mode: CritiqueMode,
-    min_agents: int,
-    retry_policy: RetryPolicy | None,
-) -> MoAConfig:
-    if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-        raise ValueError(
-            "`retry_policy` must be a langgraph.types.RetryPolicy or None, got "
-            f"{type(retry_policy).__name__}."
-        )
-    agents = resolve_agents(proposers)
-    if (
-        isinstance(min_agents, bool)
-        or not isinstance(min_agents, int)
-        or not 1 <= min_agents <= len(agents)
-    ):
-        raise ValueError(
-            f"`min_agents` must be a whole number from 1 to the number of "
-            f"proposers ({len(agents)}), got {min_agents!r}."
-        )
-    call_timeout = check_seconds("call_timeout", call_timeout)
-    hedge_after = check_seconds("hedge_after", hedge_after)
-    critique_deadline = check_seconds("critique_deadline", critique_deadline)
-    if critique_mode not in CRITIQUE_MODES:
-        raise ValueError(
-            f"`critique_mode` must be one of {', '.join(map(repr, CRITIQUE_MODES))}, "
-            f"got {critique_mode!r}."
-        )
-    if len(agents) > MAX_AGENTS:
-        raise ValueError(
-            f"{len(agents)} proposers would make {len(agents) ** 2} critique calls "
-            f"per layer; use at most {MAX_AGENTS}."
-        )
-    if isinstance(max_layers, bool) or not isinstance(max_layers, int):
-        raise ValueError(f"`max_layers` must be a whole number, got {max_layers!r}.")
-    if not 1 <= max_layers <= MAX_LAYERS:
-        raise ValueError(
-            f"`max_layers` must be between 1 and {MAX_LAYERS}, got {max_layers}; "
-            "max_layers=1 runs a single layer (no residual agent)."
-        )
-    switches = {
-        "early_stopping": early_stopping,
-        "cross_attention": cross_attention,
-        "self_attention": self_attention,
-        "residual": residual,
-    }
-    for switch, value in switches.items():
-        if not isinstance(value, bool):
-            raise ValueError(f"`{switch}` must be True or False, got {value!r}.")
-    if cross_attention and len(agents) < 2:
-        raise ValueError(
-            "cross-attention needs at least two proposers to critique each other; "
-            "add a proposer or pass cross_attention=False."
-        )
-    if not isinstance(prompts, MoAPrompts):
-        raise ValueError(
-            "`prompts` must be a MoAPrompts; start from DEFAULT_PROMPTS with "
-            "dataclasses.replace(DEFAULT_PROMPTS, summary=...)."
-        )
-    agg = resolve_single(aggregator, "aggregator", "aggregator")
-    res = (
-        agg
-        if residual_model is None
-        else resolve_single(residual_model, "residual_model", "residual")
-    )
-    role_temperatures = _check_temperatures(temperature, temperatures)
-    return MoAConfig(
-        agents=agents,
-        aggregator=agg,
-        residual_agent=res,
-        prompts=prompts,
-        max_layers=max_layers,
-        early_stopping=early_stopping,
-        cross_attention=cross_attention,
-        self_attention=self_attention,
-        residual=residual,
-        temperatures=role_temperatures,
-        min_agents=min_agents,
-        retry_policy=retry_policy,
-        call_timeout=call_timeout,
-        hedge_after=hedge_after,
-        critique_deadline=critique_deadline,
-        call_limit=call_limit(max_concurrent_calls),
-        critique_mode=critique_mode,
-    )
-
-
-def _check_temperature(value: object, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0.0 <= value <= 2.0
-    ):
-        raise ValueError(f"`{where}` must be a number from 0 to 2, got {value!r}.")
-    return float(value)
-
-
-def _check_temperatures(
-    temperature: float | None, temperatures: Mapping[Role, float] | None
-) -> dict[str, float]:
-    chosen: dict[str, float] = {}
-    if temperature is not None:
-        chosen = dict.fromkeys(ROLES, _check_temperature(temperature, "temperature"))
-    if temperatures is not None:
-        if not isinstance(temperatures, Mapping):
-            raise ValueError(
-                "`temperatures` must map roles to numbers, e.g. "
-                "{'draft': 0.7, 'summary': 0.0}."
-            )
-        unknown = sorted(set(temperatures) - set(ROLES))
-        if unknown:
-            raise ValueError(
-                f"`temperatures` has unknown roles {unknown}; roles are {list(ROLES)}."
-            )
-        for role, value in temperatures.items():
-            chosen[role] = _check_temperature(value, f"temperatures[{role!r}]")
-    return chosen

@@ -83,6 +83,12 @@ def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
             if agent not in live
         },
         late_critiques=sorted(state.get("late", [])),
+        late_agents={
+            agent: stage
+            for agent, stage in state.get("late_agents", {}).items()
+            # A strict second try may have produced the missing result after all.
+            if agent not in (refined if stage == "refine" else state["drafts"])
+        },
         usage=report_calls(state["calls"]),
     )
 
@@ -177,7 +183,7 @@ def build_layer(
             make_refine_node(config),
         )
         builder.add_node(
-            "gather_refined", stage_done("refine", lambda s: len(s["refined"]))
+            "gather_refined", stage_done("refine", lambda s: len(s.get("refined", {})))
         )
         for node in critique_nodes:
             builder.add_edge(node, "gather_critiques")

@@ -108,7 +108,8 @@ def model_node(
     Attempts run inside the node, so that after the last one the node itself
     decides what a failure means (`on_failure`): drop the agent or stop.
     With a `deadline` (seconds for all attempts together), a call still
-    unanswered by then ends the node through `on_late` instead.
+    unanswered by then ends the node through `on_late` instead; a strict
+    second try (a task with `strict` set) waits without one.
     """
     policy, timeout, hedge = moa.retry_policy, moa.call_timeout, moa.hedge_after
     cap = moa.call_limit
@@ -116,37 +117,41 @@ def model_node(
     def finish(task: Input, call: ModelCall, reply: BaseMessage) -> Update:
         return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
 
-    def budget(started: float) -> float | None:
+    def cutoff(task: Input) -> float | None:
+        """The task's deadline; a strict second try must answer, so it has none."""
+        return None if task.get("strict") else deadline
+
+    def budget(started: float, cut: float | None) -> float | None:
         """This attempt's timeout: the call timeout, cut to what the deadline leaves.
 
         Taken once the call holds its `max_concurrent_calls` slot, so that time
         spent waiting for one counts against the deadline too.
         """
-        if deadline is None:
+        if cut is None:
             return timeout
-        left = deadline - (time.monotonic() - started)
+        left = cut - (time.monotonic() - started)
         if left <= 0:
             raise DeadlinePassed
         return left if timeout is None else min(timeout, left)
 
-    def late(started: float) -> bool:
-        return deadline is not None and time.monotonic() - started >= deadline
+    def late(started: float, cut: float | None) -> bool:
+        return cut is not None and time.monotonic() - started >= cut
 
     def run(task: Input, config: RunnableConfig) -> Update:
         call = plan(task)
         model = call.agent.model.get()
         run_config, kwargs = call.run_config(config), call.kwargs()
-        started = time.monotonic()
+        started, cut = time.monotonic(), cutoff(task)
 
         def attempt() -> BaseMessage:
             try:
                 with cap.blocking() if cap else nullcontext():
-                    limit = budget(started)
+                    limit = budget(started, cut)
                     return call_model(
                         model, call.messages, run_config, kwargs, limit, hedge
                     )
             except CallTimeoutError:
-                if late(started):
+                if late(started, cut):
                     raise DeadlinePassed from None
                 raise
 
@@ -163,17 +168,17 @@ def model_node(
         call = plan(task)
         model = call.agent.model.get()
         run_config, kwargs = call.run_config(config), call.kwargs()
-        started = time.monotonic()
+        started, cut = time.monotonic(), cutoff(task)
 
         async def attempt() -> BaseMessage:
             try:
                 async with cap.awaitable() if cap else nullcontext():
-                    limit = budget(started)
+                    limit = budget(started, cut)
                     return await acall_model(
                         model, call.messages, run_config, kwargs, limit, hedge
                     )
             except CallTimeoutError:
-                if late(started):
+                if late(started, cut):
                     raise DeadlinePassed from None
                 raise
 

@@ -70,6 +70,15 @@ def aggregator_failed(task: Any, call: ModelCall, error: Exception) -> Update:
     ) from error
 
 
+def _agent_late(task: DraftTask | RefineTask, call: ModelCall) -> Update:
+    """Past the stage deadline: record which of the agent's stages was late.
+
+    A late draft keeps the agent out of the layer; after a late refinement
+    the summary merges the agent's draft.
+    """
+    return {"late_agents": {task["agent"]: call.role}}
+
+
 def make_draft_node(config: MoAConfig) -> ModelNode:
     """Agent i drafts an answer (with the previous layer's output as reference)."""
 
@@ -90,6 +99,8 @@ def make_draft_node(config: MoAConfig) -> ModelNode:
         lambda task, text: {"drafts": {task["agent"]: text}},
         config,
         agent_failed,
+        deadline=config.stage_deadline,
+        on_late=_agent_late,
     )
 
 
@@ -111,7 +122,7 @@ def _critique_node(
         write,
         config,
         agent_failed,
-        deadline=config.critique_deadline,
+        deadline=config.critique_cutoff,
         on_late=late,
     )
 
@@ -224,6 +235,8 @@ def make_refine_node(config: MoAConfig) -> ModelNode:
         lambda task, text: {"refined": {task["agent"]: text}},
         config,
         agent_failed,
+        deadline=config.stage_deadline,
+        on_late=_agent_late,
     )
 
 

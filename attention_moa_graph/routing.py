@@ -91,9 +91,18 @@ def live_after_critiques(state: LayerState, agents: Sequence[str]) -> list[str]:
 
 
 def live_after_refine(state: LayerState, agents: Sequence[str]) -> list[str]:
-    """Agents that made it through the refinement."""
+    """Agents that made it through the refinement, or missed its deadline.
+
+    An agent whose refinement was cut off by the stage deadline keeps its
+    place: the summary merges its draft instead.
+    """
     refined = state.get("refined", {})
-    return [a for a in live_after_critiques(state, agents) if a in refined]
+    late = state.get("late_agents", {})
+    return [
+        a
+        for a in live_after_critiques(state, agents)
+        if a in refined or late.get(a) == "refine"
+    ]
 
 
 def _attention(state: LayerState) -> bool:
@@ -109,9 +118,15 @@ def live_at_end(state: LayerState, agents: Sequence[str]) -> list[str]:
 
 
 def layer_answers(state: LayerState, agents: Sequence[str]) -> list[str]:
-    """What the summary merges: live agents' refined answers, or drafts in plain MoA."""
-    answers = state["refined"] if _attention(state) else state["drafts"]
-    return [answers[a] for a in live_at_end(state, agents)]
+    """What the summary merges: live agents' refined answers, or drafts in plain MoA.
+
+    An agent whose refinement missed the stage deadline contributes its draft.
+    """
+    drafts = state["drafts"]
+    if not _attention(state):
+        return [drafts[a] for a in live_at_end(state, agents)]
+    refined = state.get("refined", {})
+    return [refined.get(a, drafts[a]) for a in live_at_end(state, agents)]
 
 
 def _draft(state: LayerState, agent: str, strict: bool) -> Send:

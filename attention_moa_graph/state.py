@@ -89,6 +89,12 @@ class LayerRecord(TypedDict):
     """Agent name -> what failed, for agents dropped from this layer after retries."""
     late_critiques: list[str]
     """`critic->target` critiques left out after `critique_deadline`."""
+    late_agents: dict[str, str]
+    """Agent name -> the stage (`draft` or `refine`) it missed `stage_deadline` in.
+
+    A late draft keeps the agent out of the rest of the layer; after a late
+    refinement the summary merges the agent's draft instead.
+    """
     usage: UsageReport
     """Calls and tokens of this layer."""
 
@@ -199,6 +205,8 @@ class LayerState(TypedDict):
     """Agent name -> its failed call, written by the error handlers."""
     late: Annotated[list[str], operator.add]
     """`critique_key`s of critiques cut off by the critique deadline."""
+    late_agents: Annotated[dict[str, str], merge_dicts]
+    """Agent name -> the stage whose deadline its call missed."""
     record: LayerRecord
 
 

@@ -81,6 +81,13 @@ def ensemble_options() -> argparse.ArgumentParser:
         "refines without it (off by default; departs from the paper)",
     )
     group.add_argument(
+        "--stage-deadline",
+        type=float,
+        help="straggler policy: seconds a draft, critique or refinement may take; "
+        "a late draft keeps its agent out of the layer, a late refinement leaves "
+        "the draft to the summary (off by default; departs from the paper)",
+    )
+    group.add_argument(
         "--critique-mode",
         choices=("pairwise", "batched"),
         default="pairwise",
@@ -186,6 +193,7 @@ def build_graph(
         call_timeout=args.call_timeout,
         hedge_after=args.hedge_after,
         critique_deadline=args.critique_deadline,
+        stage_deadline=args.stage_deadline,
         max_concurrent_calls=args.max_concurrent_calls,
         critique_mode=args.critique_mode,
         retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),

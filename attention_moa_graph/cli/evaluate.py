@@ -211,6 +211,7 @@ def _system_from(args: argparse.Namespace, **overrides: Any) -> SystemSpec:
         "self_attention": args.self_attention,
         "residual": args.residual,
         "critique_deadline": args.critique_deadline,
+        "stage_deadline": args.stage_deadline,
         "critique_mode": args.critique_mode,
         "name": args.name or "",
         "options": {

@@ -55,6 +55,7 @@ class SystemSpec:
     self_attention: bool = True
     residual: bool = True
     critique_deadline: float | None = None
+    stage_deadline: float | None = None
     critique_mode: CritiqueMode = "pairwise"
     name: str = ""
     options: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -72,13 +73,15 @@ class SystemSpec:
                 f"system {self.kind!r} needs at least one model, e.g. "
                 "-p openai:gpt-4.1-mini."
             )
-        critiquing = self.critique_deadline is not None or (
-            self.critique_mode != "pairwise"
+        critiquing = (
+            self.critique_deadline is not None
+            or self.stage_deadline is not None
+            or self.critique_mode != "pairwise"
         )
         if critiquing and self.kind != "attention-moa":
             raise ValueError(
-                "--critique-deadline and --critique-mode apply to attention-moa "
-                f"only; {self.kind} makes no critiques."
+                "--critique-deadline, --stage-deadline and --critique-mode apply "
+                f"to attention-moa only; {self.kind} has no critique stage."
             )
         if not self.name:
             object.__setattr__(self, "name", self.kind)
@@ -89,8 +92,9 @@ class SystemSpec:
         described.pop("options")
         # Absent at their defaults, so runs saved before the options keep
         # their keys.
-        if described["critique_deadline"] is None:
-            described.pop("critique_deadline")
+        for deadline in ("critique_deadline", "stage_deadline"):
+            if described[deadline] is None:
+                described.pop(deadline)
         if described["critique_mode"] == "pairwise":
             described.pop("critique_mode")
         described["proposers"] = list(self.proposers)
@@ -151,6 +155,7 @@ class SystemSpec:
                 hedge_after=hedge,
                 max_concurrent_calls=cap,
                 critique_deadline=self.critique_deadline,
+                stage_deadline=self.stage_deadline,
                 critique_mode=self.critique_mode,
                 retry_policy=retry,
                 min_agents=self.options.get("min_agents", 1),

@@ -47,6 +47,7 @@ def test_ask_forwards_the_critique_and_straggler_options(capsys):
         ("--max-concurrent-calls", "0", "max_concurrent_calls"),
         ("--hedge-after", "0", "hedge_after"),
         ("--critique-deadline", "-1", "critique_deadline"),
+        ("--stage-deadline", "-1", "stage_deadline"),
     ):
         assert main(["ask", "q", option, value]) == 2
         assert f"`{knob}` must be" in capsys.readouterr().err

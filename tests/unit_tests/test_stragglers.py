@@ -156,7 +156,7 @@ async def test_without_a_deadline_every_critique_is_awaited() -> None:
     assert all(len(c) == 3 for c in record["critiques"].values())
 
 
-@pytest.mark.parametrize("knob", ["hedge_after", "critique_deadline"])
+@pytest.mark.parametrize("knob", ["hedge_after", "critique_deadline", "stage_deadline"])
 @pytest.mark.parametrize("value", [0, -1.0, "1", True])
 def test_straggler_knobs_must_be_positive_seconds(knob: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"`{knob}` must be a positive number"):
