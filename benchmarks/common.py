@@ -134,3 +134,59 @@ async def bare_floor(base_url: str, n: int, layers: int) -> float:
     elapsed = await bare_stages(call, n, layers)
     await client.close()
     return elapsed
+
+
+STAGE_ORDER = {
+    "draft": 0,
+    "cross_attention": 1,
+    "self_attention": 1,
+    "critique": 1,
+    "refine": 2,
+    "summary": 3,
+    "residual": 4,
+}
+
+
+def recorded_stages(graph: Any, question: str) -> Awaitable[list[list[Any]]]:
+    """Run `graph` once and return its requests, batched by (layer, stage).
+
+    Each request is (model name, the LangChain messages of the call).
+    """
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: dict[tuple[int, int], list[Any]] = {}
+
+    class Recorder(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized, messages, *, metadata=None, **kw):
+            metadata = metadata or {}
+            if "moa_role" not in metadata:
+                return
+            key = (metadata["moa_layer"], STAGE_ORDER[metadata["moa_role"]])
+            model = kw["invocation_params"]["model"]
+            seen.setdefault(key, []).append((model, messages[0]))
+
+    async def run() -> list[list[Any]]:
+        config = {"callbacks": [Recorder()]}
+        await graph.ainvoke({"messages": [("user", question)]}, config)
+        return [seen[key] for key in sorted(seen)]
+
+    return run()
+
+
+async def langchain_floor(base_url: str, batches: list[list[Any]]) -> float:
+    """Seconds to send exactly these requests through langchain-openai alone,
+    one `asyncio.gather` of `ChatOpenAI.ainvoke` per stage: the same client
+    the graph uses, without the graph."""
+    from langchain_openai import ChatOpenAI
+
+    settings: dict[str, Any] = {"api_key": "bench", "timeout": 30, "max_retries": 0}
+    models = {
+        name: ChatOpenAI(model=name, base_url=base_url, **settings)
+        for name in {model for batch in batches for model, _ in batch}
+    }
+    started = time.perf_counter()
+    for batch in batches:
+        await asyncio.gather(
+            *(models[model].ainvoke(messages) for model, messages in batch)
+        )
+    return time.perf_counter() - started

@@ -6,12 +6,20 @@ number of agents N and layers L it reports:
 
 - wall: the graph's `ainvoke` time;
 - floor: stages x latency (4 stages in layer 1, 5 after);
-- measured floor: the same stages sent as bare `asyncio.gather` batches of
-  the same requests through the openai SDK, in the same run: what any Python
-  client achieves here;
+- measured floor: the same stages sent as bare `asyncio.gather` batches
+  through the openai SDK, in the same run, with one-line prompts: what any
+  Python client achieves here;
+- langchain-openai floor: exactly the requests the graph sent (recorded on
+  a second, untimed run of the same question), one `gather` of
+  `ChatOpenAI.ainvoke` per stage: the same client without the graph, so
+  wall / this floor is the graph's own share;
 - published: the schedule of the authors' scripts, where each critic's
   critiques run one after another (N+3 stages in layer 1, N+4 after);
-- peak: calls in flight at the server.
+- peak: calls in flight at the server;
+- client CPU per call: this process's CPU time over the query (graph) and over
+  the measured floor (bare SDK), per call. When N² calls each take more CPU
+  than latency / N², the critique stage is bound by the client's CPU, not by
+  the server, and the graph's extra CPU per call shows in the wall time.
 
 Run: python -m benchmarks.critical_path [--latency 0.2]
 """
@@ -23,7 +31,13 @@ import asyncio
 import time
 
 from attention_moa_graph.fake_server import fetch_stats, server_process
-from benchmarks.common import bare_floor, loopback_ensemble, record
+from benchmarks.common import (
+    bare_floor,
+    langchain_floor,
+    loopback_ensemble,
+    record,
+    recorded_stages,
+)
 
 
 async def measure(latency: float, n: int, layers: int) -> dict[str, float]:
@@ -32,35 +46,49 @@ async def measure(latency: float, n: int, layers: int) -> dict[str, float]:
         await graph.ainvoke(
             {"messages": [("user", "warm up the clients")]}, context={"max_layers": 1}
         )
-        started = time.perf_counter()
-        await graph.ainvoke({"messages": [("user", f"Question for {n} agents")]})
+        question = f"Question for {n} agents"
+        started, cpu = time.perf_counter(), time.process_time()
+        result = await graph.ainvoke({"messages": [("user", question)]})
         wall = time.perf_counter() - started
+        graph_cpu = time.process_time() - cpu
         peak = fetch_stats(url)["peak_in_flight"]
+        cpu = time.process_time()
         measured = await bare_floor(url, n, layers)
+        bare_cpu = time.process_time() - cpu
+        requests = await recorded_stages(graph, question)
+        await langchain_floor(url, requests[:1])  # open the clients' connections
+        langchain = await langchain_floor(url, requests)
+    calls = result["usage"]["total"]["calls"]
     stages = 4 + 5 * (layers - 1)
     published = (n + 3) + (n + 4) * (layers - 1)
     return {
         "wall": wall,
         "floor": stages * latency,
         "measured": measured,
+        "langchain": langchain,
         "published": published * latency,
         "peak": peak,
+        "graph_cpu": graph_cpu / calls * 1000,
+        "bare_cpu": bare_cpu / calls * 1000,
     }
 
 
 async def main_async(latency: float, grid: list[tuple[int, int]]) -> str:
     rows = [
         "| N | layers | wall s | floor s | measured floor s | wall / measured "
-        "| published schedule s | speed-up vs published | peak in flight |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| langchain-openai floor s | wall / langchain-openai "
+        "| published schedule s | speed-up vs published | peak in flight "
+        "| client CPU ms per call: graph / bare SDK |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, layers in grid:
         m = await measure(latency, n, layers)
         rows.append(
             f"| {n} | {layers} | {m['wall']:.3f} | {m['floor']:.2f} | "
             f"{m['measured']:.3f} | {m['wall'] / m['measured']:.3f} | "
+            f"{m['langchain']:.3f} | {m['wall'] / m['langchain']:.3f} | "
             f"{m['published']:.2f} | {m['published'] / m['wall']:.2f}x | "
-            f"{m['peak']:.0f} |"
+            f"{m['peak']:.0f} | {m['graph_cpu']:.2f} / {m['bare_cpu']:.2f} |"
         )
     return "\n".join(rows)
 
