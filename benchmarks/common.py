@@ -120,8 +120,12 @@ async def bare_stages(
     return time.perf_counter() - started
 
 
-async def bare_floor(base_url: str, n: int, layers: int) -> float:
-    """The same stage structure as bare SDK calls: gather per stage."""
+async def bare_floor(base_url: str, n: int, layers: int) -> tuple[float, float]:
+    """The same stage structure as bare SDK calls: gather per stage.
+
+    Returns the wall seconds and this process's CPU seconds of the stages
+    (the client's construction, which loads TLS certificates, left out).
+    """
     import openai
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
@@ -131,9 +135,11 @@ async def bare_floor(base_url: str, n: int, layers: int) -> float:
             model=model, messages=[{"role": "user", "content": text}]
         )
 
+    cpu = time.process_time()
     elapsed = await bare_stages(call, n, layers)
+    cpu = time.process_time() - cpu
     await client.close()
-    return elapsed
+    return elapsed, cpu
 
 
 STAGE_ORDER = {

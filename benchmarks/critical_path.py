@@ -52,9 +52,7 @@ async def measure(latency: float, n: int, layers: int) -> dict[str, float]:
         wall = time.perf_counter() - started
         graph_cpu = time.process_time() - cpu
         peak = fetch_stats(url)["peak_in_flight"]
-        cpu = time.process_time()
-        measured = await bare_floor(url, n, layers)
-        bare_cpu = time.process_time() - cpu
+        measured, bare_cpu = await bare_floor(url, n, layers)
         requests = await recorded_stages(graph, question)
         await langchain_floor(url, requests[:1])  # open the clients' connections
         langchain = await langchain_floor(url, requests)
