@@ -57,11 +57,16 @@ def build(
     return graph, chair
 
 
+async def run(graph, path: str) -> dict:
+    """One run of the question on the async or the sync path."""
+    state = {"messages": QUESTION}
+    return await graph.ainvoke(state) if path == "async" else graph.invoke(state)
+
+
 @pytest.mark.parametrize("path", ["async", "sync"])
 async def test_a_late_draft_keeps_its_agent_out_of_the_layer(path: str) -> None:
     graph, chair = build(is_draft, stage_deadline=0.2)
-    state = {"messages": QUESTION}
-    result = await graph.ainvoke(state) if path == "async" else graph.invoke(state)
+    result = await run(graph, path)
     record = result["layers"][0]
     assert record["late_agents"] == {"c": "draft"}
     assert record["failures"] == {}
@@ -79,9 +84,7 @@ async def test_a_late_draft_keeps_its_agent_out_of_the_layer(path: str) -> None:
 @pytest.mark.parametrize("path", ["async", "sync"])
 async def test_a_late_refinement_leaves_the_draft_to_the_summary(path: str) -> None:
     graph, chair = build(is_refine, stage_deadline=0.2)
-    state = {"messages": QUESTION}
-    result = await graph.ainvoke(state) if path == "async" else graph.invoke(state)
-    record = result["layers"][0]
+    record = (await run(graph, path))["layers"][0]
     assert record["late_agents"] == {"c": "refine"}
     assert set(record["refined"]) == {"a", "b"}
     # c drafted and critiqued in time: all nine critiques were used.
