@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import merge_configs
 from langgraph.cache.base import BaseCache
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -18,7 +19,7 @@ from langgraph.types import Checkpointer, Overwrite, RetryPolicy
 from attention_moa_graph.config import CritiqueMode
 from attention_moa_graph.context import MoAContext
 from attention_moa_graph.errors import MoAInputError, is_transient
-from attention_moa_graph.layer import build_layer
+from attention_moa_graph.layer import build_layer, close_layer
 from attention_moa_graph.messages import message_text
 from attention_moa_graph.models import (
     ModelLike,
@@ -28,6 +29,7 @@ from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
 from attention_moa_graph.routing import route_after_layer
 from attention_moa_graph.state import (
     LayerInput,
+    LayerState,
     MoAInput,
     MoAOutput,
     MoAState,
@@ -219,19 +221,35 @@ def create_attention_moa(
             config, {"run_name": f"layer_{layer}", "metadata": {"moa_layer": layer}}
         )
 
+    def open_layer(state: MoAState) -> LayerInput:
+        """The layer's input; announced to stream consumers."""
+        inputs = layer_input(state)
+        get_stream_writer()({"event": "layer_start", "layer": inputs["layer"]})
+        return inputs
+
     def append(state: MoAState, output: dict[str, Any]) -> dict[str, Any]:
-        record = output["record"]
+        """Record the finished layer (which decides the stop) and announce it."""
+        layer = cast(LayerState, output)
+        record = close_layer(layer, layer["settings"]["agents"])
+        get_stream_writer()(
+            {
+                "event": "layer_end",
+                "layer": record["layer"],
+                "stopped": record["stopped"],
+                "calls": record["usage"]["total"]["calls"],
+            }
+        )
         return {
             "layers": [record],
             "usage": combine_reports([state["usage"], record["usage"]]),
         }
 
     def run_layer(state: MoAState, config: RunnableConfig) -> dict[str, Any]:
-        inputs = layer_input(state)
+        inputs = open_layer(state)
         return append(state, layer_graph.invoke(inputs, layer_config(inputs, config)))
 
     async def arun_layer(state: MoAState, config: RunnableConfig) -> dict[str, Any]:
-        inputs = layer_input(state)
+        inputs = open_layer(state)
         output = await layer_graph.ainvoke(inputs, layer_config(inputs, config))
         return append(state, output)
 

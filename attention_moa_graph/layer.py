@@ -1,10 +1,12 @@
 """One Attention-MoA layer as a compiled subgraph.
 
-open -> draft (xN) -> gather_drafts -> cross_attention (xN(N-1)) and
-self_attention (xN), one parallel stage -> gather_critiques -> refine (xN)
--> gather_refined -> summarize -> [residual, from layer 2 on] -> close.
-Stages switched off at build time are not in the graph; stages switched off
-for one run are skipped by the routers.
+draft (xN) -> gather_drafts -> cross_attention (xN(N-1)) and self_attention
+(xN), one parallel stage -> gather_critiques -> refine (xN) -> gather_refined
+-> summarize -> [residual, from layer 2 on]. Stages switched off at build time
+are not in the graph; stages switched off for one run are skipped by the
+routers. The subgraph returns its whole state; the outer loop's layer node
+turns it into the `LayerRecord` (`close_layer`), so that opening and closing a
+layer cost no steps (and no checkpoints) of their own.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from attention_moa_graph.routing import (
 )
 from attention_moa_graph.state import (
     LayerInput,
-    LayerOutput,
     LayerRecord,
     LayerState,
 )
@@ -95,19 +96,14 @@ def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
 
 def build_layer(
     config: MoAConfig,
-) -> CompiledStateGraph[LayerState, MoAContext, LayerInput, LayerOutput]:
+) -> CompiledStateGraph[LayerState, MoAContext, LayerInput, LayerState]:
     """Compile the subgraph that runs one layer for every agent of `config`."""
     builder = StateGraph(
         LayerState,
         context_schema=MoAContext,
         input_schema=LayerInput,
-        output_schema=LayerOutput,
+        output_schema=LayerState,
     )
-
-    def open_layer(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
-        """Announce the layer to stream consumers."""
-        runtime.stream_writer({"event": "layer_start", "layer": state["layer"]})
-        return {}
 
     def stage_done(stage: str, count: Callable[[LayerState], int]) -> NodeFn:
         def gather(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
@@ -138,20 +134,6 @@ def build_layer(
     def summary(state: LayerState) -> list[Send] | str:
         return route_after_refine(state, state["settings"]["agents"])
 
-    def close(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
-        """Record the layer and decide whether the loop stops here."""
-        record = close_layer(state, state["settings"]["agents"])
-        runtime.stream_writer(
-            {
-                "event": "layer_end",
-                "layer": record["layer"],
-                "stopped": record["stopped"],
-                "calls": record["usage"]["total"]["calls"],
-            }
-        )
-        return {"record": record}
-
-    builder.add_node("open", open_layer)
     builder.add_node(
         "draft",
         make_draft_node(config),
@@ -199,10 +181,8 @@ def build_layer(
         "summarize",
         make_summarize_node(config),
     )
-    builder.add_node("close", close)
 
-    builder.add_edge(START, "open")
-    builder.add_conditional_edges("open", drafts, ["draft"])
+    builder.add_conditional_edges(START, drafts, ["draft"])
     builder.add_edge("draft", "gather_drafts")
     builder.add_conditional_edges(
         "gather_drafts", critiques, ["draft", *critique_nodes, "summarize"]
@@ -213,10 +193,9 @@ def build_layer(
             make_residual_node(config),
         )
         builder.add_conditional_edges(
-            "summarize", route_after_summary, ["residual", "close"]
+            "summarize", route_after_summary, ["residual", END]
         )
-        builder.add_edge("residual", "close")
+        builder.add_edge("residual", END)
     else:
-        builder.add_edge("summarize", "close")
-    builder.add_edge("close", END)
+        builder.add_edge("summarize", END)
     return builder.compile(name=LAYER_GRAPH_NAME)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
+from langgraph.graph import END
 from langgraph.types import Send
 
 from attention_moa_graph.errors import AgentsExhaustedError
@@ -301,11 +302,11 @@ def route_after_refine(
     return "summarize"
 
 
-def route_after_summary(state: LayerState) -> Literal["residual", "close"]:
-    """From layer 2 on, call the residual agent; else close the layer."""
+def route_after_summary(state: LayerState) -> Literal["residual", "__end__"]:
+    """From layer 2 on, call the residual agent; else the layer is done."""
     if state["settings"]["residual"] and state["layer"] > 1:
         return "residual"
-    return "close"
+    return cast(Literal["__end__"], END)
 
 
 def route_after_layer(state: MoAState) -> Literal["layer", "finish"]:

@@ -182,14 +182,8 @@ class LayerInput(TypedDict):
     settings: RunSettings
 
 
-class LayerOutput(TypedDict):
-    """What the layer subgraph returns to the outer loop."""
-
-    record: LayerRecord
-
-
 class LayerState(TypedDict):
-    """The layer subgraph's own state; discarded when the layer ends."""
+    """The layer subgraph's state, returned whole to the outer loop at its end."""
 
     messages: list[AnyMessage]
     layer: int
@@ -207,7 +201,6 @@ class LayerState(TypedDict):
     """`critique_key`s of critiques cut off by the critique deadline."""
     late_agents: Annotated[dict[str, str], merge_dicts]
     """Agent name -> the stage whose deadline its call missed."""
-    record: LayerRecord
 
 
 class DraftTask(TypedDict):
