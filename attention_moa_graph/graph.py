@@ -230,7 +230,7 @@ def create_attention_moa(
     def append(state: MoAState, output: dict[str, Any]) -> dict[str, Any]:
         """Record the finished layer (which decides the stop) and announce it."""
         layer = cast(LayerState, output)
-        record = close_layer(layer, layer["settings"]["agents"])
+        record = close_layer(layer)
         get_stream_writer()(
             {
                 "event": "layer_end",

@@ -51,13 +51,14 @@ LAYER_GRAPH_NAME = "moa_layer"
 NodeFn = Callable[..., dict[str, Any]]
 
 
-def close_layer(state: LayerState, names: list[str]) -> LayerRecord:
+def close_layer(state: LayerState) -> LayerRecord:
     """Turn a finished layer's state into its record, deciding the stop.
 
     The layer output is the residual synthesis when there is one, else the
     summary. A residual reply that is the stop signal stops the loop when
     early stopping is on; either way it is no answer, so the summary stands.
     """
+    names = state["settings"]["agents"]
     residual = state.get("residual")
     signalled = residual is not None and is_stop_signal(residual)
     stopped = signalled and state["settings"]["early_stopping"]

@@ -79,6 +79,24 @@ def _agent_late(task: DraftTask | RefineTask, call: ModelCall) -> Update:
     return {"late_agents": {task["agent"]: call.role}}
 
 
+def _agent_node(
+    name: str,
+    plan: Callable[[Any], ModelCall],
+    write: Callable[[Any, str], Update],
+    config: MoAConfig,
+) -> ModelNode:
+    """A draft or refine node: a failed agent is dropped, a late one recorded."""
+    return model_node(
+        name,
+        plan,
+        write,
+        config,
+        agent_failed,
+        deadline=config.stage_deadline,
+        on_late=_agent_late,
+    )
+
+
 def make_draft_node(config: MoAConfig) -> ModelNode:
     """Agent i drafts an answer (with the previous layer's output as reference)."""
 
@@ -93,14 +111,8 @@ def make_draft_node(config: MoAConfig) -> ModelNode:
             temperature=task["temperature"],
         )
 
-    return model_node(
-        "draft",
-        plan,
-        lambda task, text: {"drafts": {task["agent"]: text}},
-        config,
-        agent_failed,
-        deadline=config.stage_deadline,
-        on_late=_agent_late,
+    return _agent_node(
+        "draft", plan, lambda task, text: {"drafts": {task["agent"]: text}}, config
     )
 
 
@@ -229,14 +241,8 @@ def make_refine_node(config: MoAConfig) -> ModelNode:
             temperature=task["temperature"],
         )
 
-    return model_node(
-        "refine",
-        plan,
-        lambda task, text: {"refined": {task["agent"]: text}},
-        config,
-        agent_failed,
-        deadline=config.stage_deadline,
-        on_late=_agent_late,
+    return _agent_node(
+        "refine", plan, lambda task, text: {"refined": {task["agent"]: text}}, config
     )
 
 

@@ -88,7 +88,10 @@ class LayerRecord(TypedDict):
     failures: dict[str, str]
     """Agent name -> what failed, for agents dropped from this layer after retries."""
     late_critiques: list[str]
-    """`critic->target` critiques left out after `critique_deadline`."""
+    """`critic->target` critiques left out after their deadline.
+
+    `critique_deadline`, else `stage_deadline`.
+    """
     late_agents: dict[str, str]
     """Agent name -> the stage (`draft` or `refine`) it missed `stage_deadline` in.
 
@@ -198,7 +201,7 @@ class LayerState(TypedDict):
     failures: Annotated[dict[str, str], merge_dicts]
     """Agent name -> its failed call, written by the error handlers."""
     late: Annotated[list[str], operator.add]
-    """`critique_key`s of critiques cut off by the critique deadline."""
+    """`critique_key`s of critiques cut off by their deadline."""
     late_agents: Annotated[dict[str, str], merge_dicts]
     """Agent name -> the stage whose deadline its call missed."""
 

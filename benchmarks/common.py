@@ -142,6 +142,7 @@ async def bare_floor(base_url: str, n: int, layers: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
+# A call's stage within its layer, by `moa_role`: calls of one stage run together.
 STAGE_ORDER = {
     "draft": 0,
     "cross_attention": 1,
@@ -153,7 +154,7 @@ STAGE_ORDER = {
 }
 
 
-def recorded_stages(graph: Any, question: str) -> Awaitable[list[list[Any]]]:
+async def recorded_stages(graph: Any, question: str) -> list[list[Any]]:
     """Run `graph` once and return its requests, batched by (layer, stage).
 
     Each request is (model name, the LangChain messages of the call).
@@ -171,12 +172,9 @@ def recorded_stages(graph: Any, question: str) -> Awaitable[list[list[Any]]]:
             model = kw["invocation_params"]["model"]
             seen.setdefault(key, []).append((model, messages[0]))
 
-    async def run() -> list[list[Any]]:
-        config = {"callbacks": [Recorder()]}
-        await graph.ainvoke({"messages": [("user", question)]}, config)
-        return [seen[key] for key in sorted(seen)]
-
-    return run()
+    config = {"callbacks": [Recorder()]}
+    await graph.ainvoke({"messages": [("user", question)]}, config)
+    return [seen[key] for key in sorted(seen)]
 
 
 async def langchain_floor(base_url: str, batches: list[list[Any]]) -> float:

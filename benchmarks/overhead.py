@@ -25,16 +25,7 @@ from typing import Any
 
 from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.testing import ScriptedChatModel
-from benchmarks.common import record
-
-STAGE_ORDER = {
-    "draft": 0,
-    "cross_attention": 1,
-    "self_attention": 1,
-    "refine": 2,
-    "summary": 3,
-    "residual": 4,
-}
+from benchmarks.common import STAGE_ORDER, record
 
 
 def build(model: ScriptedChatModel, n: int, layers: int, checkpointer=None):
@@ -72,10 +63,12 @@ def recording_saver(path: str):
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     class Recording(AsyncSqliteSaver):
-        # Off while the graph is timed: keeping every checkpoint alive would
-        # slow the timed runs through the garbage collector.
-        recording = False
-        log: list[tuple[str, tuple[Any, ...]]] = []
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # Off while the graph is timed: keeping every checkpoint alive
+            # would slow the timed runs through the garbage collector.
+            self.recording = False
+            self.log: list[tuple[str, tuple[Any, ...]]] = []
 
         async def aput(self, config, checkpoint, metadata, new_versions):
             if self.recording:
