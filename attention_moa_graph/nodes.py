@@ -79,21 +79,21 @@ def _agent_late(task: DraftTask | RefineTask, call: ModelCall) -> Update:
     return {"late_agents": {task["agent"]: call.role}}
 
 
-def _agent_node(
+def _proposer_node(
     name: str,
     plan: Callable[[Any], ModelCall],
     write: Callable[[Any, str], Update],
+    late: LateFn,
+    deadline: float | None,
     config: MoAConfig,
 ) -> ModelNode:
-    """A draft or refine node: a failed agent is dropped, a late one recorded."""
+    """A node of a proposer's stage: a failed agent is dropped from the layer.
+
+    Past `deadline` the call ends through `late`: drafts and refinements use
+    the stage deadline, critiques their own (else the stage deadline).
+    """
     return model_node(
-        name,
-        plan,
-        write,
-        config,
-        agent_failed,
-        deadline=config.stage_deadline,
-        on_late=_agent_late,
+        name, plan, write, config, agent_failed, deadline=deadline, on_late=late
     )
 
 
@@ -111,32 +111,18 @@ def make_draft_node(config: MoAConfig) -> ModelNode:
             temperature=task["temperature"],
         )
 
-    return _agent_node(
-        "draft", plan, lambda task, text: {"drafts": {task["agent"]: text}}, config
+    return _proposer_node(
+        "draft",
+        plan,
+        lambda task, text: {"drafts": {task["agent"]: text}},
+        _agent_late,
+        config.stage_deadline,
+        config,
     )
 
 
 def _write_critique(task: CritiqueTask, text: str) -> Update:
     return {"critiques": {task["target"]: {task["critic"]: text}}}
-
-
-def _critique_node(
-    name: str,
-    plan: Callable[[Any], ModelCall],
-    write: Callable[[Any, str], Update],
-    late: LateFn,
-    config: MoAConfig,
-) -> ModelNode:
-    """A critique node: a failed critic is dropped, a late critique left out."""
-    return model_node(
-        name,
-        plan,
-        write,
-        config,
-        agent_failed,
-        deadline=config.critique_cutoff,
-        on_late=late,
-    )
 
 
 def _critique_late(task: CritiqueTask, call: ModelCall) -> Update:
@@ -164,8 +150,13 @@ def make_cross_attention_node(
             target=task["target"],
         )
 
-    return _critique_node(
-        "cross_attention", plan, _write_critique, _critique_late, config
+    return _proposer_node(
+        "cross_attention",
+        plan,
+        _write_critique,
+        _critique_late,
+        config.critique_cutoff,
+        config,
     )
 
 
@@ -185,8 +176,13 @@ def make_self_attention_node(
             temperature=task["temperature"],
         )
 
-    return _critique_node(
-        "self_attention", plan, _write_critique, _critique_late, config
+    return _proposer_node(
+        "self_attention",
+        plan,
+        _write_critique,
+        _critique_late,
+        config.critique_cutoff,
+        config,
     )
 
 
@@ -224,7 +220,7 @@ def make_batched_critique_node(config: MoAConfig) -> ModelNode:
     def late(task: BatchedCritiqueTask, call: ModelCall) -> Update:
         return {"late": [critique_key(task["critic"], t) for t in task["targets"]]}
 
-    return _critique_node("critique", plan, write, late, config)
+    return _proposer_node("critique", plan, write, late, config.critique_cutoff, config)
 
 
 def make_refine_node(config: MoAConfig) -> ModelNode:
@@ -241,8 +237,13 @@ def make_refine_node(config: MoAConfig) -> ModelNode:
             temperature=task["temperature"],
         )
 
-    return _agent_node(
-        "refine", plan, lambda task, text: {"refined": {task["agent"]: text}}, config
+    return _proposer_node(
+        "refine",
+        plan,
+        lambda task, text: {"refined": {task["agent"]: text}},
+        _agent_late,
+        config.stage_deadline,
+        config,
     )
 
 
