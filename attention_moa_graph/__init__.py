@@ -3,27 +3,27 @@
 The one entry point is `create_attention_moa`; see its docstring and the README.
 """
 
-from attention_moa_graph.chat_model import AttentionMoAChatModel
-from attention_moa_graph.context import MoAContext
-from attention_moa_graph.errors import (
+from attention_moa_graph._calls.errors import (
     AgentFailedError,
     AgentsExhaustedError,
     AggregatorFailedError,
     MoAError,
     MoAInputError,
 )
-from attention_moa_graph.graph import create_attention_moa
-from attention_moa_graph.models import ModelLike, Proposer
-from attention_moa_graph.prompts import DEFAULT_PROMPTS, STOP_SIGNAL, MoAPrompts
-from attention_moa_graph.routing import is_stop_signal
-from attention_moa_graph.state import (
+from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._calls.usage import CostEstimate, estimate_cost
+from attention_moa_graph._core.context import MoAContext
+from attention_moa_graph._core.graph import create_attention_moa
+from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, STOP_SIGNAL, MoAPrompts
+from attention_moa_graph._core.routing import is_stop_signal
+from attention_moa_graph._core.state import (
     LayerRecord,
     MoAInput,
     MoAOutput,
     MoAState,
     UsageReport,
 )
-from attention_moa_graph.usage import CostEstimate, estimate_cost
+from attention_moa_graph.adapters.chat_model import AttentionMoAChatModel
 
 __version__ = "0.1.0"
 

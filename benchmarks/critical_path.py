@@ -30,7 +30,7 @@ import argparse
 import asyncio
 import time
 
-from attention_moa_graph.fake_server import fetch_stats, server_process
+from attention_moa_graph.testing.fake_server import fetch_stats, server_process
 from benchmarks.common import (
     bare_floor,
     langchain_floor,

@@ -22,8 +22,8 @@ from typing import Any
 
 import openai
 
-from attention_moa_graph.fake_server import server_process
-from attention_moa_graph.streaming import astream_answer
+from attention_moa_graph.adapters.streaming import astream_answer
+from attention_moa_graph.testing.fake_server import server_process
 from benchmarks.common import bare_stages, loopback_ensemble, record
 
 

@@ -29,7 +29,7 @@ import statistics
 import time
 from typing import Any
 
-from attention_moa_graph.fake_server import fetch_stats, server_process
+from attention_moa_graph.testing.fake_server import fetch_stats, server_process
 from benchmarks.common import bare_floor, loopback_ensemble, record
 
 MEDIAN, SIGMA = 0.2, 0.5

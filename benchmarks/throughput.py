@@ -24,7 +24,7 @@ import time
 
 import httpx
 
-from attention_moa_graph.fake_server import fetch_stats, server_process
+from attention_moa_graph.testing.fake_server import fetch_stats, server_process
 from benchmarks.common import loopback_ensemble, record
 
 

@@ -72,7 +72,7 @@ def call_log() -> CallLog:
 @pytest.fixture
 def fake_server():
     """A loopback OpenAI-compatible server, stopped after the test."""
-    from attention_moa_graph.fake_server import FakeOpenAIServer
+    from attention_moa_graph.testing.fake_server import FakeOpenAIServer
 
     server = FakeOpenAIServer(hang_seconds=5).start()
     try:

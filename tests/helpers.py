@@ -62,7 +62,7 @@ def fast_retries(attempts: int = 3):
     """A retry policy with tiny pauses, for tests."""
     from langgraph.types import RetryPolicy
 
-    from attention_moa_graph.errors import is_transient
+    from attention_moa_graph._calls.errors import is_transient
 
     return RetryPolicy(
         max_attempts=attempts,

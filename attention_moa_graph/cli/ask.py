@@ -16,12 +16,11 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from rich.console import Console
 
-from attention_moa_graph.cli.ensemble import agents_from, build_graph
-from attention_moa_graph.demo import DEMO_NOTICE
-from attention_moa_graph.errors import MoAError, MoAInputError
-from attention_moa_graph.models import ModelLike, Proposer
-from attention_moa_graph.state import MoAInput
-from attention_moa_graph.streaming import astream_answer
+from attention_moa_graph._calls.errors import MoAError, MoAInputError
+from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._core.state import MoAInput
+from attention_moa_graph.adapters.streaming import astream_answer
+from attention_moa_graph.cli.ensemble import DEMO_NOTICE, agents_from, build_graph
 
 _STAGE_NAMES = {"draft": "drafts", "critique": "critiques", "refine": "refinements"}
 

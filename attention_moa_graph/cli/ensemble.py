@@ -10,9 +10,16 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import SecretStr
 
-from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, create_attention_moa
-from attention_moa_graph.models import DEMO_PREFIX, ModelLike, Proposer
+from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, create_attention_moa
 
+DEMO_PREFIX = "demo:"
+DEMO_NOTICE = (
+    "Using offline demo models: their replies only trace the ensemble's steps. "
+    "For real answers pass models such as --proposer openai:gpt-4.1-mini (needs "
+    "OPENAI_API_KEY), or any OpenAI-compatible server (vLLM, Ollama) with "
+    "--base-url http://127.0.0.1:8000/v1."
+)
 DEFAULT_DEMO_PROPOSERS = ("demo:alpha", "demo:beta", "demo:gamma")
 DEFAULT_DEMO_AGGREGATOR = "demo:chair"
 

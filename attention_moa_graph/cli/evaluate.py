@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from attention_moa_graph.cli.ensemble import ensemble_options, model_from
-from attention_moa_graph.errors import MoAError
+from attention_moa_graph._calls.errors import MoAError
+from attention_moa_graph._calls.models import LazyModel
+from attention_moa_graph.cli.ensemble import DEMO_PREFIX, ensemble_options, model_from
 from attention_moa_graph.evaluation import depth as depth_study
 from attention_moa_graph.evaluation import harness, report
 from attention_moa_graph.evaluation.generation import (
@@ -32,7 +33,6 @@ from attention_moa_graph.evaluation.generation import (
 from attention_moa_graph.evaluation.judging import read_journal, run_judge
 from attention_moa_graph.evaluation.length_control import GamedBaselines, load_gamed
 from attention_moa_graph.evaluation.systems import SYSTEMS, SystemSpec
-from attention_moa_graph.models import DEMO_PREFIX, LazyModel
 
 ABLATIONS: dict[str, dict[str, Any]] = {
     "attention-moa": {},

@@ -6,13 +6,12 @@ import argparse
 
 from rich.console import Console
 
-from attention_moa_graph.cli.ensemble import agents_from, build_graph
-from attention_moa_graph.demo import DEMO_NOTICE
+from attention_moa_graph.cli.ensemble import DEMO_NOTICE, agents_from, build_graph
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit status."""
-    from attention_moa_graph.serve import ChatCompletionsServer
+    from attention_moa_graph.adapters.serve import ChatCompletionsServer
 
     console = Console(highlight=False)
     try:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from attention_moa_graph.errors import MoAError
+from attention_moa_graph._calls.errors import MoAError
 
 
 class BenchmarkDataError(MoAError, ValueError):

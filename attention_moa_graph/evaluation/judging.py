@@ -17,10 +17,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.runnables import RunnableConfig
 
-from attention_moa_graph.calls import acall_model, awith_retries
+from attention_moa_graph._calls.runner import acall_model, awith_retries
+from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY
 from attention_moa_graph.evaluation.bounded import run_each
 from attention_moa_graph.evaluation.generation import Progress
-from attention_moa_graph.graph import DEFAULT_RETRY_POLICY
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,14 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from attention_moa_graph.baselines import create_moa, create_self_moa, create_single
-from attention_moa_graph.config import CritiqueMode
-from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, create_attention_moa
-from attention_moa_graph.models import ModelLike, Proposer
+from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._core.config import CritiqueMode
+from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, create_attention_moa
+from attention_moa_graph.evaluation.baselines import (
+    create_moa,
+    create_self_moa,
+    create_single,
+)
 
 SystemKind = Literal["attention-moa", "moa", "self-moa", "single"]
 SYSTEMS: tuple[SystemKind, ...] = ("attention-moa", "moa", "self-moa", "single")

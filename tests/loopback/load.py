@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from attention_moa_graph import Proposer, create_attention_moa
-from attention_moa_graph.fake_server import fetch_stats, server_process
+from attention_moa_graph.testing.fake_server import fetch_stats, server_process
 from tests.helpers import fast_retries, openai_model
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from attention_moa_graph.fake_server import FakeOpenAIServer
+from attention_moa_graph.testing.fake_server import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

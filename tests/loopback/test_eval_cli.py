@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from attention_moa_graph.evaluation import alpaca_eval
-from attention_moa_graph.fake_server import server_process
+from attention_moa_graph.testing.fake_server import server_process
 from tests.evaluation.test_length_control import write_gamed
 from tests.helpers import run_eval
 

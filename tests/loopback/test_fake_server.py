@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from langchain_core.exceptions import ModelError
 
-from attention_moa_graph.errors import is_transient
-from attention_moa_graph.fake_server import FAULTS, FakeOpenAIServer, default_reply
+from attention_moa_graph._calls.errors import is_transient
+from attention_moa_graph.testing.fake_server import (
+    FAULTS,
+    FakeOpenAIServer,
+    default_reply,
+)
 from tests.helpers import openai_model
 
 pytestmark = pytest.mark.anyio

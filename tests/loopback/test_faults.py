@@ -179,7 +179,7 @@ async def test_a_client_left_at_its_default_retry_setting_does_not_retry(fake_se
 async def test_usage_is_counted_when_a_custom_endpoint_streams(fake_server):
     from langchain_openai import ChatOpenAI
 
-    from attention_moa_graph.streaming import astream_answer
+    from attention_moa_graph.adapters.streaming import astream_answer
 
     def plain(name):  # stream_usage left off, as users often do
         return ChatOpenAI(

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from attention_moa_graph import Proposer, create_attention_moa
-from attention_moa_graph.messages import split_batched_critique
+from attention_moa_graph._core.messages import split_batched_critique
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import prompt_text
 

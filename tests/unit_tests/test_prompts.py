@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from attention_moa_graph import DEFAULT_PROMPTS, STOP_SIGNAL
-from attention_moa_graph.messages import (
+from attention_moa_graph._core.messages import (
     build_cross_attention_messages,
     build_draft_messages,
     build_refine_messages,
@@ -17,7 +17,7 @@ from attention_moa_graph.messages import (
     build_summary_messages,
     fence,
 )
-from attention_moa_graph.prompts import placeholders
+from attention_moa_graph._core.prompts import placeholders
 
 CONVO = [HumanMessage("first question"), AIMessage("first answer"), HumanMessage("Q?")]
 

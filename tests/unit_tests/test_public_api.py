@@ -58,8 +58,8 @@ def test_proposer_is_a_frozen_dataclass():
 def test_importing_needs_no_keys_and_does_not_build_the_studio_graph():
     code = (
         "import sys, attention_moa_graph;"
-        "assert 'attention_moa_graph.studio' not in sys.modules;"
-        "import attention_moa_graph.studio as s;"
+        "assert 'attention_moa_graph.adapters.studio' not in sys.modules;"
+        "import attention_moa_graph.adapters.studio as s;"
         "print(type(s.graph).__name__)"
     )
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
@@ -87,7 +87,7 @@ def test_langgraph_json_points_at_a_compiled_graph():
 def test_studio_graph_reads_its_models_from_the_environment(monkeypatch):
     import importlib
 
-    import attention_moa_graph.studio as studio
+    import attention_moa_graph.adapters.studio as studio
 
     monkeypatch.setenv("ATTENTION_MOA_PROPOSERS", "demo:x, demo:y ,demo:z,demo:w")
     monkeypatch.setenv("ATTENTION_MOA_MAX_LAYERS", "1")
@@ -107,7 +107,7 @@ def test_studio_graph_reads_its_models_from_the_environment(monkeypatch):
 
 
 def test_input_and_output_schemas_show_only_the_public_keys():
-    from attention_moa_graph.studio import graph
+    from attention_moa_graph.adapters.studio import graph
 
     assert list(graph.get_input_jsonschema()["properties"]) == ["messages"]
     assert set(graph.get_output_jsonschema()["properties"]) == {
@@ -121,3 +121,47 @@ def test_input_and_output_schemas_show_only_the_public_keys():
     assert context is not None
     assert "max_layers" in context["properties"]
     assert context["properties"]["max_layers"].get("description")
+
+
+def test_old_module_paths_still_import_the_same_objects():
+    from attention_moa_graph import baselines, fake_server, streaming, studio
+    from attention_moa_graph.adapters import streaming as new_streaming
+    from attention_moa_graph.adapters import studio as new_studio
+    from attention_moa_graph.evaluation import baselines as new_baselines
+    from attention_moa_graph.testing import fake_server as new_fake_server
+
+    assert baselines.create_moa is new_baselines.create_moa
+    assert fake_server.FakeOpenAIServer is new_fake_server.FakeOpenAIServer
+    assert streaming.astream_answer is new_streaming.astream_answer
+    assert studio.graph is new_studio.graph
+
+
+def test_production_code_never_imports_the_test_doubles():
+    import ast
+
+    package = ROOT / "attention_moa_graph"
+    importers = set()
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("testing/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            if any(n.startswith("attention_moa_graph.testing") for n in names):
+                importers.add(relative)
+    # The one exception is the alias kept at the fake server's old path.
+    assert importers == {"fake_server.py"}
+
+
+def test_demo_models_reach_the_resolver_through_the_provider_entry_point():
+    from importlib.metadata import entry_points
+
+    (entry,) = [e for e in entry_points(group="attention_moa_graph.providers")]
+    assert (entry.name, entry.value) == (
+        "demo",
+        "attention_moa_graph.testing.demo:demo_model",
+    )

@@ -22,8 +22,8 @@ from langchain_core.messages.ai import UsageMetadata
 from pydantic import PrivateAttr
 
 from attention_moa_graph import Proposer, create_attention_moa
-from attention_moa_graph.baselines import create_single
-from attention_moa_graph.calls import acall_model, call_model
+from attention_moa_graph._calls.runner import acall_model, call_model
+from attention_moa_graph.evaluation.baselines import create_single
 from attention_moa_graph.evaluation.systems import SystemSpec
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import prompt_text

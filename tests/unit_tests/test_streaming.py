@@ -6,7 +6,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from attention_moa_graph import create_attention_moa
-from attention_moa_graph.streaming import astream_answer
+from attention_moa_graph.adapters.streaming import astream_answer
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from langchain_core.callbacks import get_usage_metadata_callback
 from langchain_core.messages import HumanMessage
 
 from attention_moa_graph import create_attention_moa
-from attention_moa_graph.demo import demo_reply
 from attention_moa_graph.testing import ScriptedChatModel
+from attention_moa_graph.testing.demo import demo_reply
 
 pytestmark = pytest.mark.anyio
 

@@ -19,16 +19,16 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from attention_moa_graph.calls import (
+from attention_moa_graph._calls.errors import CallTimeoutError
+from attention_moa_graph._calls.models import Agent
+from attention_moa_graph._calls.runner import (
     acall_model,
     awith_retries,
     call_model,
     with_retries,
 )
-from attention_moa_graph.config import MoAConfig
-from attention_moa_graph.errors import CallTimeoutError
-from attention_moa_graph.models import Agent
-from attention_moa_graph.state import CallRecord, Role
+from attention_moa_graph._core.config import MoAConfig
+from attention_moa_graph._core.state import CallRecord, Role
 
 Input = TypeVar("Input", bound=Mapping[str, Any])
 Update = dict[str, Any]

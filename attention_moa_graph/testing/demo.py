@@ -15,15 +15,8 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from attention_moa_graph.prompts import STOP_SIGNAL
+from attention_moa_graph._core.prompts import STOP_SIGNAL
 from attention_moa_graph.testing import ScriptedChatModel
-
-DEMO_NOTICE = (
-    "Using offline demo models: their replies only trace the ensemble's steps. "
-    "For real answers pass models such as --proposer openai:gpt-4.1-mini (needs "
-    "OPENAI_API_KEY), or any OpenAI-compatible server (vLLM, Ollama) with "
-    "--base-url http://127.0.0.1:8000/v1."
-)
 
 DEMO_TAG = "[demo]"
 """Starts every demo answer, so no output can pass for a real model's."""

@@ -16,18 +16,19 @@ from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, Overwrite, RetryPolicy
 
-from attention_moa_graph.config import CritiqueMode
-from attention_moa_graph.context import MoAContext
-from attention_moa_graph.errors import MoAInputError, is_transient
-from attention_moa_graph.layer import build_layer, close_layer
-from attention_moa_graph.messages import message_text
-from attention_moa_graph.models import (
+from attention_moa_graph._calls.errors import MoAInputError, is_transient
+from attention_moa_graph._calls.models import (
     ModelLike,
     Proposer,
 )
-from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
-from attention_moa_graph.routing import route_after_layer
-from attention_moa_graph.state import (
+from attention_moa_graph._calls.usage import combine_reports, empty_report
+from attention_moa_graph._core.config import CritiqueMode
+from attention_moa_graph._core.context import MoAContext
+from attention_moa_graph._core.layer import build_layer, close_layer
+from attention_moa_graph._core.messages import message_text
+from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, MoAPrompts
+from attention_moa_graph._core.routing import route_after_layer
+from attention_moa_graph._core.state import (
     LayerInput,
     LayerState,
     MoAInput,
@@ -35,8 +36,7 @@ from attention_moa_graph.state import (
     MoAState,
     Role,
 )
-from attention_moa_graph.usage import combine_reports, empty_report
-from attention_moa_graph.validation import build_config
+from attention_moa_graph._core.validation import build_config
 
 DEFAULT_RETRY_POLICY = RetryPolicy(
     max_attempts=3,

@@ -18,7 +18,7 @@ from langchain_core.messages import AnyMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import RetryPolicy
 
-from attention_moa_graph.errors import (
+from attention_moa_graph._calls.errors import (
     CallTimeoutError,
     EmptyReplyError,
     MalformedReplyError,

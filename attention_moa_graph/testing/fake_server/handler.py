@@ -9,7 +9,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 # server.py imports this module only inside FakeOpenAIServer.start(): no cycle.
-from attention_moa_graph.fake_server.server import FakeOpenAIServer, RequestRecord
+from attention_moa_graph.testing.fake_server.server import (
+    FakeOpenAIServer,
+    RequestRecord,
+)
 
 
 def _words(text: str) -> int:

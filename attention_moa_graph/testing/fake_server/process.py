@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from attention_moa_graph.fake_server.server import (
+from attention_moa_graph.testing.fake_server.server import (
     TRANSIENT_FAULTS,
     FakeOpenAIServer,
     lognormal_latency,
@@ -27,7 +27,7 @@ def server_process(*args: str) -> Iterator[str]:
     process keeps the server's work off the client's interpreter and core.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "attention_moa_graph.fake_server", *args],
+        [sys.executable, "-m", "attention_moa_graph.testing.fake_server", *args],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from attention_moa_graph.state import ROLES
+from attention_moa_graph._core.state import ROLES
 
 
 @dataclass(frozen=True, kw_only=True)

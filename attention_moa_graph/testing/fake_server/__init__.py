@@ -7,20 +7,20 @@ limits, server errors, hangs, non-JSON bodies, empty replies and dropped
 connections, scripted per model or for a seeded fraction of requests. Every
 request is logged. Real clients (`langchain-openai`, `openai`) talk to it.
 
-Run it in its own process with `python -m attention_moa_graph.fake_server`.
+Run it in its own process with `python -m attention_moa_graph.testing.fake_server`.
 
 Example:
-    >>> from attention_moa_graph.fake_server import FakeOpenAIServer
+    >>> from attention_moa_graph.testing.fake_server import FakeOpenAIServer
     >>> with FakeOpenAIServer(latency=0.0) as server:
     ...     url = server.base_url  # "http://127.0.0.1:<port>/v1"
 """
 
-from attention_moa_graph.fake_server.process import (
+from attention_moa_graph.testing.fake_server.process import (
     fetch_stats,
     main,
     server_process,
 )
-from attention_moa_graph.fake_server.server import (
+from attention_moa_graph.testing.fake_server.server import (
     FAULTS,
     TRANSIENT_FAULTS,
     FakeOpenAIServer,

@@ -38,11 +38,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from attention_moa_graph.graph import DEFAULT_RETRY_POLICY, create_attention_moa
-from attention_moa_graph.models import ModelLike, Proposer
-from attention_moa_graph.prompts import DEFAULT_PROMPTS, MoAPrompts
-from attention_moa_graph.state import Role
-from attention_moa_graph.streaming import astream_answer
+from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, create_attention_moa
+from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, MoAPrompts
+from attention_moa_graph._core.state import Role
+from attention_moa_graph.adapters.streaming import astream_answer
 
 
 def _children_of(

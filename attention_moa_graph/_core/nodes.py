@@ -11,15 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from attention_moa_graph.config import MoAConfig
-from attention_moa_graph.errors import (
+from attention_moa_graph._calls.errors import (
     AgentFailedError,
     AgentsExhaustedError,
     AggregatorFailedError,
     describe,
     is_transient,
 )
-from attention_moa_graph.messages import (
+from attention_moa_graph._calls.node import (
+    LateFn,
+    ModelCall,
+    ModelNode,
+    Update,
+    model_node,
+)
+from attention_moa_graph._core.config import MoAConfig
+from attention_moa_graph._core.messages import (
     build_batched_critique_messages,
     build_cross_attention_messages,
     build_draft_messages,
@@ -29,15 +36,8 @@ from attention_moa_graph.messages import (
     build_summary_messages,
     split_batched_critique,
 )
-from attention_moa_graph.model_node import (
-    LateFn,
-    ModelCall,
-    ModelNode,
-    Update,
-    model_node,
-)
-from attention_moa_graph.routing import layer_answers
-from attention_moa_graph.state import (
+from attention_moa_graph._core.routing import layer_answers
+from attention_moa_graph._core.state import (
     BatchedCritiqueTask,
     CritiqueTask,
     DraftTask,

@@ -20,8 +20,8 @@ from typing import Any
 from langchain_core.messages import convert_to_messages
 from langgraph.graph.state import CompiledStateGraph
 
-from attention_moa_graph.errors import MoAError, MoAInputError
-from attention_moa_graph.streaming import astream_answer
+from attention_moa_graph._calls.errors import MoAError, MoAInputError
+from attention_moa_graph.adapters.streaming import astream_answer
 
 
 class _Server(ThreadingHTTPServer):

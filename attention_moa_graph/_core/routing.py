@@ -9,9 +9,9 @@ from typing import Literal, cast
 from langgraph.graph import END
 from langgraph.types import Send
 
-from attention_moa_graph.errors import AgentsExhaustedError
-from attention_moa_graph.prompts import STOP_SIGNAL
-from attention_moa_graph.state import (
+from attention_moa_graph._calls.errors import AgentsExhaustedError
+from attention_moa_graph._core.prompts import STOP_SIGNAL
+from attention_moa_graph._core.state import (
     BatchedCritiqueTask,
     CritiqueTask,
     DraftTask,

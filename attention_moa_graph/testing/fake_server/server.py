@@ -113,7 +113,7 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         """Start serving on 127.0.0.1 in a background thread."""
-        from attention_moa_graph.fake_server.handler import make_handler
+        from attention_moa_graph.testing.fake_server.handler import make_handler
 
         handler = make_handler(self)
         self._server = _Server(("127.0.0.1", self.port), handler)

@@ -13,7 +13,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 
-from attention_moa_graph.prompts import STOP_SIGNAL, MoAPrompts
+from attention_moa_graph._core.prompts import STOP_SIGNAL, MoAPrompts
 
 NO_HISTORY = "(none: this is the first message of the conversation)"
 

@@ -19,9 +19,10 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from attention_moa_graph.config import MoAConfig
-from attention_moa_graph.context import MoAContext
-from attention_moa_graph.nodes import (
+from attention_moa_graph._calls.usage import report_calls
+from attention_moa_graph._core.config import MoAConfig
+from attention_moa_graph._core.context import MoAContext
+from attention_moa_graph._core.nodes import (
     make_batched_critique_node,
     make_cross_attention_node,
     make_draft_node,
@@ -30,7 +31,7 @@ from attention_moa_graph.nodes import (
     make_self_attention_node,
     make_summarize_node,
 )
-from attention_moa_graph.routing import (
+from attention_moa_graph._core.routing import (
     fan_out_critiques,
     fan_out_drafts,
     fan_out_refinements,
@@ -39,12 +40,11 @@ from attention_moa_graph.routing import (
     route_after_refine,
     route_after_summary,
 )
-from attention_moa_graph.state import (
+from attention_moa_graph._core.state import (
     LayerInput,
     LayerRecord,
     LayerState,
 )
-from attention_moa_graph.usage import report_calls
 
 LAYER_GRAPH_NAME = "moa_layer"
 # `Callable[..., ...]`: LangGraph injects `runtime` by parameter name.

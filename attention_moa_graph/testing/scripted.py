@@ -1,14 +1,8 @@
-"""A deterministic fake chat model for tests, notebooks and offline demos.
+"""`ScriptedChatModel`: a deterministic fake chat model for tests and demos.
 
-`ScriptedChatModel` answers with `reply(messages)`, a function of the prompt
-only, never of call order: that keeps it correct under LangGraph's parallel
-`Send` fan-out, where the order of calls is not fixed.
-
-Example:
-    >>> from attention_moa_graph.testing import ScriptedChatModel
-    >>> model = ScriptedChatModel(reply=lambda messages: "42")
-    >>> model.invoke("What is six times seven?").content
-    '42'
+It answers with `reply(messages)`, a function of the prompt only, never of
+call order: that keeps it correct under LangGraph's parallel `Send` fan-out,
+where the order of calls is not fixed.
 """
 
 from __future__ import annotations
@@ -30,8 +24,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
-
-__all__ = ["ReplyFn", "ScriptedCall", "ScriptedChatModel", "count_tokens"]
 
 ReplyFn = Callable[[Sequence[BaseMessage]], str]
 """Maps the prompt's messages to the reply text. Must not depend on call order."""

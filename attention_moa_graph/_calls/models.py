@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any, Union
 
 from langchain_core.language_models import BaseChatModel
@@ -13,8 +15,26 @@ from langchain_core.language_models import BaseChatModel
 ModelLike = Union[str, BaseChatModel]  # noqa: UP007 - a runtime alias, also on 3.10
 """A chat model instance, or a `"provider:model"` string (`"openai:gpt-4.1-mini"`)."""
 
-DEMO_PREFIX = "demo:"
-"""Prefix of the built-in offline provider (`"demo:alpha"`): deterministic, no keys."""
+PROVIDER_GROUP = "attention_moa_graph.providers"
+"""Entry-point group of extra `"provider:model"` prefixes.
+
+Each entry point names a function from the model name (the part after the
+prefix) to a chat model. The package registers `demo` (the offline demo
+models of `attention_moa_graph.testing.demo`); other packages may add theirs.
+"""
+
+
+@functools.cache
+def _providers() -> dict[str, Any]:
+    return {entry.name: entry for entry in entry_points(group=PROVIDER_GROUP)}
+
+
+def registered_provider(spec: str) -> Callable[[str], BaseChatModel] | None:
+    """The factory registered for `spec`'s provider prefix, if any."""
+    prefix, sep, _ = spec.partition(":")
+    entry = _providers().get(prefix) if sep else None
+    return None if entry is None else entry.load()
+
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -71,10 +91,9 @@ class LazyModel:
 def _build(spec: ModelLike) -> BaseChatModel:
     if isinstance(spec, BaseChatModel):
         return for_graph(spec)
-    if spec.startswith(DEMO_PREFIX):
-        from attention_moa_graph.demo import demo_model
-
-        return demo_model(spec[len(DEMO_PREFIX) :])
+    factory = registered_provider(spec)
+    if factory is not None:
+        return for_graph(factory(spec.partition(":")[2]))
     from langchain.chat_models import init_chat_model
 
     return for_graph(init_chat_model(spec))
@@ -125,10 +144,10 @@ def check_model_spec(spec: object, where: str) -> ModelLike:
             f"{where}: expected a chat model instance or a 'provider:model' string "
             f"such as 'openai:gpt-4.1-mini' or 'demo:alpha', got {spec!r}."
         )
-    if spec.startswith(DEMO_PREFIX):
-        if not spec[len(DEMO_PREFIX) :].strip():
+    if registered_provider(spec) is not None:
+        if not spec.partition(":")[2].strip():
             raise ValueError(
-                f"{where}: a demo model needs a name after the prefix, "
+                f"{where}: a model name must follow the provider prefix, "
                 f"e.g. 'demo:alpha'; got {spec!r}."
             )
         return spec

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from typing_extensions import TypedDict
 
-from attention_moa_graph.state import CallRecord, TokenUsage, UsageReport
+from attention_moa_graph._core.state import CallRecord, TokenUsage, UsageReport
 
 
 def empty_usage() -> TokenUsage:

@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from langgraph.types import RetryPolicy
 
-from attention_moa_graph.calls import CallLimit
-from attention_moa_graph.context import MoAContext
-from attention_moa_graph.models import Agent, LazyModel, check_model_spec
-from attention_moa_graph.prompts import MoAPrompts
-from attention_moa_graph.state import ROLES, RunSettings
+from attention_moa_graph._calls.models import Agent, LazyModel, check_model_spec
+from attention_moa_graph._calls.runner import CallLimit
+from attention_moa_graph._core.context import MoAContext
+from attention_moa_graph._core.prompts import MoAPrompts
+from attention_moa_graph._core.state import ROLES, RunSettings
 
 MAX_AGENTS = 16
 """More agents than this make N² critiques per layer; almost surely a mistake."""

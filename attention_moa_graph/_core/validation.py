@@ -6,21 +6,21 @@ from collections.abc import Mapping, Sequence
 
 from langgraph.types import RetryPolicy
 
-from attention_moa_graph.calls import CallLimit
-from attention_moa_graph.config import (
-    CRITIQUE_MODES,
-    MAX_AGENTS,
-    CritiqueMode,
-    MoAConfig,
-)
-from attention_moa_graph.models import (
+from attention_moa_graph._calls.models import (
     ModelLike,
     Proposer,
     resolve_agents,
     resolve_single,
 )
-from attention_moa_graph.prompts import MoAPrompts
-from attention_moa_graph.state import ROLES, Role
+from attention_moa_graph._calls.runner import CallLimit
+from attention_moa_graph._core.config import (
+    CRITIQUE_MODES,
+    MAX_AGENTS,
+    CritiqueMode,
+    MoAConfig,
+)
+from attention_moa_graph._core.prompts import MoAPrompts
+from attention_moa_graph._core.state import ROLES, Role
 
 MAX_LAYERS = 32
 """A sanity bound: each layer costs N² + 2N + 2 calls."""

@@ -1,0 +1,1 @@
+"""Model calls: lazy model specs, one call runner (retries, timeouts, hedging, cap)."""

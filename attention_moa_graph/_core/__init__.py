@@ -1,0 +1,1 @@
+"""The algorithm: options, state, prompts, the layer subgraph and the outer loop."""

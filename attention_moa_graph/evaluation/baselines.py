@@ -1,0 +1,371 @@
+"""The ensembles Attention-MoA is compared with, as LangGraph graphs.
+
+- `create_moa`: classic Mixture-of-Agents. Proposers answer in rounds, each
+  round seeing the previous round's answers; one aggregator merges the last.
+- `create_self_moa`: several samples of one model, merged by that model.
+- `create_single`: one model, one call.
+
+They share the model plumbing of Attention-MoA (lazy model specs, retries
+inside the node, timeouts, hedged requests with `hedge_after`, a cap on calls
+in flight with `max_concurrent_calls`, the
+`moa_layer`/`moa_role`/`moa_agent` metadata)
+and its input and output: `messages` in; `final_answer`, `messages` and
+`usage` out. Proposer calls have role `draft`, the aggregator's `summary`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from langchain_core.messages import AIMessage, AnyMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer, RetryPolicy, Send
+from typing_extensions import TypedDict
+
+from attention_moa_graph._calls.errors import AgentsExhaustedError
+from attention_moa_graph._calls.models import (
+    Agent,
+    ModelLike,
+    Proposer,
+    resolve_agents,
+    resolve_single,
+)
+from attention_moa_graph._calls.node import ModelCall, model_node
+from attention_moa_graph._calls.runner import CallLimit
+from attention_moa_graph._calls.usage import report_calls
+from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, check_turn
+from attention_moa_graph._core.messages import build_summary_messages
+from attention_moa_graph._core.nodes import agent_failed, aggregator_failed
+from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, MoAPrompts
+from attention_moa_graph._core.state import CallRecord, MoAInput, UsageReport
+from attention_moa_graph._core.validation import call_limit, check_seconds
+
+
+def _collect(left: list[Any], right: list[Any] | None) -> list[Any]:
+    """Append parallel writes; `None` clears the list for a new user turn."""
+    return [] if right is None else [*left, *right]
+
+
+def _merge(left: dict[str, str], right: dict[str, str] | None) -> dict[str, str]:
+    """Merge parallel writes; `None` clears the map for a new user turn."""
+    return {} if right is None else {**left, **right}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineContext:
+    """Per-run settings of the comparison ensembles."""
+
+    temperature: float | None = field(
+        default=None,
+        metadata={"description": "Sampling temperature of every call of the run."},
+    )
+
+
+class BaselineOutput(TypedDict):
+    """What a run returns."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    final_answer: str
+    usage: UsageReport
+
+
+class BaselineState(MoAInput, BaselineOutput):
+    """The whole state: the answers of the current round and the calls made."""
+
+    round: int
+    temperature: float | None
+    answers: Annotated[dict[str, str], _merge]
+    """`"<round>/<agent>"` -> that agent's answer in that round."""
+    previous: list[str]
+    failures: Annotated[dict[str, str], _merge]
+    calls: Annotated[list[CallRecord], _collect]
+
+
+class ProposeTask(TypedDict):
+    """One proposer's call in one round."""
+
+    agent: str
+    round: int
+    messages: list[AnyMessage]
+    previous: list[str]
+    temperature: float | None
+
+
+@dataclass(frozen=True)
+class _Plumbing:
+    """What `model_node` needs besides the call itself."""
+
+    retry_policy: RetryPolicy | None
+    call_timeout: float | None
+    hedge_after: float | None
+    call_limit: CallLimit | None = None
+
+
+def _build(
+    agents: Sequence[Agent],
+    aggregator: Agent | None,
+    *,
+    rounds: int,
+    prompts: MoAPrompts,
+    temperature: float | None,
+    retry_policy: RetryPolicy | None,
+    call_timeout: float | None,
+    hedge_after: float | None,
+    max_concurrent_calls: int | None,
+    checkpointer: Checkpointer,
+    name: str,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    by_name = {agent.name: agent for agent in agents}
+    plumbing = _Plumbing(
+        retry_policy,
+        check_seconds("call_timeout", call_timeout),
+        check_seconds("hedge_after", hedge_after),
+        call_limit(max_concurrent_calls),
+    )
+
+    def plan_proposal(task: ProposeTask) -> ModelCall:
+        messages = task["messages"]
+        if task["previous"]:
+            messages = build_summary_messages(prompts, messages, task["previous"])
+        return ModelCall(
+            role="draft",
+            agent=by_name[task["agent"]],
+            layer=task["round"],
+            messages=list(messages),
+            temperature=task["temperature"],
+        )
+
+    propose = model_node(
+        "propose",
+        plan_proposal,
+        lambda task, text: {"answers": {f"{task['round']}/{task['agent']}": text}},
+        plumbing,  # type: ignore[arg-type]
+        agent_failed,
+    )
+
+    def plan_aggregate(state: BaselineState) -> ModelCall:
+        assert aggregator is not None
+        return ModelCall(
+            role="summary",
+            agent=aggregator,
+            layer=rounds + 1,
+            messages=build_summary_messages(
+                prompts, state["messages"], state["previous"]
+            ),
+            temperature=state["temperature"],
+        )
+
+    aggregate = model_node(
+        "aggregate",
+        plan_aggregate,
+        lambda state, text: {"final_answer": text},
+        plumbing,  # type: ignore[arg-type]
+        aggregator_failed,
+    )
+
+    def prepare(
+        state: BaselineState, runtime: Runtime[BaselineContext]
+    ) -> dict[str, Any]:
+        check_turn(state)  # type: ignore[arg-type]
+        context = runtime.context or BaselineContext()
+        for agent in (*agents, *([aggregator] if aggregator else [])):
+            agent.model.get()
+        return {
+            "round": 1,
+            "temperature": temperature
+            if context.temperature is None
+            else context.temperature,
+            "answers": None,
+            "previous": [],
+            "failures": None,
+            "calls": None,
+            "final_answer": "",
+        }
+
+    def fan_out(state: BaselineState) -> list[Send]:
+        return [
+            Send(
+                "propose",
+                ProposeTask(
+                    agent=agent.name,
+                    round=state["round"],
+                    messages=state["messages"],
+                    previous=state["previous"],
+                    temperature=state["temperature"],
+                ),
+            )
+            for agent in agents
+        ]
+
+    def collect(state: BaselineState) -> dict[str, Any]:
+        number = state["round"]
+        answers = [
+            state["answers"][key]
+            for agent in agents
+            if (key := f"{number}/{agent.name}") in state["answers"]
+        ]
+        if not answers:
+            raise AgentsExhaustedError(number, dict(state["failures"]))
+        return {"previous": answers, "round": number + 1}
+
+    def after_collect(state: BaselineState) -> list[Send] | str:
+        if state["round"] <= rounds:
+            return fan_out(state)
+        return "aggregate" if aggregator is not None else "finish"
+
+    def finish(state: BaselineState) -> dict[str, Any]:
+        answer = state["final_answer"] or state["previous"][0]
+        return {
+            "final_answer": answer,
+            "messages": [AIMessage(content=answer, name=name)],
+            "usage": report_calls(state["calls"]),
+        }
+
+    builder = StateGraph(
+        BaselineState,
+        context_schema=BaselineContext,
+        input_schema=MoAInput,
+        output_schema=BaselineOutput,
+    )
+    builder.add_node("prepare", prepare)
+    builder.add_node("propose", propose)
+    builder.add_node("collect", collect)
+    builder.add_node("aggregate", aggregate)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "prepare")
+    builder.add_conditional_edges("prepare", fan_out, ["propose"])
+    builder.add_edge("propose", "collect")
+    builder.add_conditional_edges(
+        "collect", after_collect, ["propose", "aggregate", "finish"]
+    )
+    builder.add_edge("aggregate", "finish")
+    builder.add_edge("finish", END)
+    compiled = builder.compile(checkpointer=checkpointer, name=name)
+    return compiled.with_config(max_concurrency=max(4, len(agents)))
+
+
+def _check_count(value: object, what: str, example: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{what}` must be an integer >= 1, e.g. {example}; got {value!r}."
+        )
+    return value
+
+
+def create_moa(
+    proposers: Sequence[ModelLike | Proposer],
+    *,
+    aggregator: ModelLike,
+    layers: int = 3,
+    prompts: MoAPrompts = DEFAULT_PROMPTS,
+    temperature: float | None = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+    call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
+    max_concurrent_calls: int | None = None,
+    checkpointer: Checkpointer = None,
+    name: str = "moa",
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Classic Mixture-of-Agents: `layers - 1` proposer rounds, then one aggregator.
+
+    Round 1 answers the conversation; in later rounds each proposer also sees
+    every answer of the round before (through the summary prompt). The
+    aggregator merges the last round. Calls per turn: `n * (layers - 1) + 1`.
+
+    Example:
+        >>> moa = create_moa(["demo:a", "demo:b"], aggregator="demo:c", layers=2)
+        >>> moa.invoke({"messages": [("user", "Hi")]})["usage"]["total"]["calls"]
+        3
+    """
+    layers = _check_count(layers, "layers", "layers=3 (two proposer rounds)")
+    if layers < 2:
+        raise ValueError(
+            "`layers` counts the aggregator's layer too, so it must be >= 2; "
+            "use create_single for one model."
+        )
+    return _build(
+        resolve_agents(proposers),
+        resolve_single(aggregator, "aggregator", "aggregator"),
+        rounds=layers - 1,
+        prompts=prompts,
+        temperature=temperature,
+        retry_policy=retry_policy,
+        call_timeout=call_timeout,
+        hedge_after=hedge_after,
+        max_concurrent_calls=max_concurrent_calls,
+        checkpointer=checkpointer,
+        name=name,
+    )
+
+
+def create_self_moa(
+    model: ModelLike,
+    *,
+    samples: int = 4,
+    aggregator: ModelLike | None = None,
+    prompts: MoAPrompts = DEFAULT_PROMPTS,
+    temperature: float | None = 0.7,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+    call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
+    max_concurrent_calls: int | None = None,
+    checkpointer: Checkpointer = None,
+    name: str = "self_moa",
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Self-MoA: `samples` answers of one model, merged by it (or `aggregator`).
+
+    Sampling needs a temperature above 0 for the answers to differ; the
+    default is 0.7. Calls per turn: `samples + 1`.
+    """
+    samples = _check_count(samples, "samples", "samples=4")
+    agents = resolve_agents(
+        [Proposer(name=f"sample_{i}", model=model) for i in range(samples)]
+    )
+    # One model object for every sample: one client, one connection pool.
+    shared = agents[0].model
+    agents = tuple(Agent(agent.name, shared) for agent in agents)
+    return _build(
+        agents,
+        resolve_single(aggregator or model, "aggregator", "aggregator"),
+        rounds=1,
+        prompts=prompts,
+        temperature=temperature,
+        retry_policy=retry_policy,
+        call_timeout=call_timeout,
+        hedge_after=hedge_after,
+        max_concurrent_calls=max_concurrent_calls,
+        checkpointer=checkpointer,
+        name=name,
+    )
+
+
+def create_single(
+    model: ModelLike,
+    *,
+    temperature: float | None = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
+    call_timeout: float | None = 120.0,
+    hedge_after: float | None = None,
+    max_concurrent_calls: int | None = None,
+    checkpointer: Checkpointer = None,
+    name: str = "single",
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """One model answering alone: the baseline every ensemble must beat."""
+    return _build(
+        (resolve_single(model, "model", "model"),),
+        None,
+        rounds=1,
+        prompts=DEFAULT_PROMPTS,
+        temperature=temperature,
+        retry_policy=retry_policy,
+        call_timeout=call_timeout,
+        hedge_after=hedge_after,
+        max_concurrent_calls=max_concurrent_calls,
+        checkpointer=checkpointer,
+        name=name,
+    )

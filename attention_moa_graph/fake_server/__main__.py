@@ -1,5 +1,0 @@
-"""`python -m attention_moa_graph.fake_server`: serve until interrupted."""
-
-from attention_moa_graph.fake_server.process import main
-
-main()
