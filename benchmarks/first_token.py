@@ -22,7 +22,7 @@ from typing import Any
 
 import openai
 
-from attention_moa_graph.adapters.streaming import astream_answer
+from attention_moa_graph import astream_answer
 from attention_moa_graph.testing.fake_server import server_process
 from benchmarks.common import bare_stages, loopback_ensemble, record
 
@@ -34,8 +34,6 @@ async def graph_times(graph: Any, layers: int, question: str) -> tuple[float, fl
     async for event in astream_answer(
         graph,
         {"messages": [("user", question)]},
-        max_layers=layers,
-        residual=True,
         context={"max_layers": layers},
     ):
         if event.kind == "token" and first is None:

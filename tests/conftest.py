@@ -52,8 +52,9 @@ class CallLog(BaseCallbackHandler):
     ) -> None:
         moa = {k: v for k, v in (metadata or {}).items() if k.startswith("moa_")}
         params = kwargs.get("invocation_params") or {}
-        if "temperature" in params:
-            moa["temperature"] = params["temperature"]
+        for name in ("temperature", "max_tokens"):
+            if name in params:
+                moa[name] = params[name]
         with self._lock:
             self.calls.append(moa)
 

@@ -1,34 +1,26 @@
-"""One planned model call, and the node that makes it with retries and deadlines.
+"""One planned model call, and the graph node that makes it through a `CallRunner`.
 
 `model_node` turns a plan (task -> `ModelCall`) and a writer (task, reply ->
-state update) into a `ModelNode` with a sync and an async body. The call is
-tagged with the `moa_*` metadata; retries, the call timeout, hedged requests
-and an optional deadline are applied inside the node, so that the node itself
-decides what a failure means after the last attempt.
+state update) into a `ModelNode`. The call is tagged with the `moa_*` run
+metadata; the runner applies retries, timeouts, hedging and the deadline
+inside the node, so that the node itself decides what a failure means after
+the last attempt (`on_failure`) and what a late call means (`on_late`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from attention_moa_graph._calls.errors import CallTimeoutError
+from attention_moa_graph._calls.loop import run_sync
 from attention_moa_graph._calls.models import Agent
-from attention_moa_graph._calls.runner import (
-    acall_model,
-    awith_retries,
-    call_model,
-    with_retries,
-)
-from attention_moa_graph._core.config import MoAConfig
-from attention_moa_graph._core.state import CallRecord, Role
+from attention_moa_graph._calls.runner import CallRunner
+from attention_moa_graph._calls.usage import CallRecord
 
 Input = TypeVar("Input", bound=Mapping[str, Any])
 Update = dict[str, Any]
@@ -38,12 +30,15 @@ Update = dict[str, Any]
 class ModelCall:
     """One planned model call: who makes it, in which role, with what prompt."""
 
-    role: Role
+    role: str
     agent: Agent
     layer: int
     messages: list[AnyMessage]
-    temperature: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Call-time model parameters (`temperature`, `max_tokens`)."""
     target: str | None = None
+    final: bool = False
+    """Whether this call's reply is the run's answer (`moa_final` metadata)."""
 
     def metadata(self) -> dict[str, Any]:
         """The `moa_*` run metadata that callbacks and LangSmith see."""
@@ -54,6 +49,8 @@ class ModelCall:
         }
         if self.target is not None:
             metadata["moa_target"] = self.target
+        if self.final:
+            metadata["moa_final"] = True
         return metadata
 
     def run_config(self, config: RunnableConfig) -> RunnableConfig:
@@ -63,10 +60,6 @@ class ModelCall:
             name += f"->{self.target}"
         metadata = {**(config.get("metadata") or {}), **self.metadata()}
         return {**config, "metadata": metadata, "run_name": name}
-
-    def kwargs(self) -> dict[str, Any]:
-        """Call-time model parameters."""
-        return {} if self.temperature is None else {"temperature": self.temperature}
 
     def record(self, reply: BaseMessage) -> CallRecord:
         """What the call cost, for the usage report."""
@@ -85,145 +78,69 @@ FailureFn = Callable[[Any, ModelCall, Exception], Update]
 LateFn = Callable[[Any, ModelCall], Update]
 
 
-class DeadlinePassed(BaseException):
-    """A call ran past its stage deadline.
-
-    A BaseException so that retry loops, which catch `Exception`, let it
-    through at once instead of pausing and trying again.
-    """
-
-
 def model_node(
     name: str,
     plan: Callable[[Input], ModelCall],
     write: Callable[[Input, str], Update],
-    moa: MoAConfig,
+    runner: CallRunner,
     on_failure: FailureFn,
     *,
     deadline: float | None = None,
     on_late: LateFn | None = None,
 ) -> ModelNode:
-    """Wrap a planned model call as a node with sync and async paths.
+    """Wrap a planned model call as a node.
 
-    Attempts run inside the node, so that after the last one the node itself
-    decides what a failure means (`on_failure`): drop the agent or stop.
     With a `deadline` (seconds for all attempts together), a call still
-    unanswered by then ends the node through `on_late` instead; a strict
-    second try (a task with `strict` set) waits without one.
+    unanswered by then ends the node through `on_late`; a strict second try
+    (a task with `strict` set) must answer, so it waits without one.
     """
-    policy, timeout, hedge = moa.retry_policy, moa.call_timeout, moa.hedge_after
-    cap = moa.call_limit
-
-    def finish(task: Input, call: ModelCall, reply: BaseMessage) -> Update:
-        return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
-
-    def cutoff(task: Input) -> float | None:
-        """The task's deadline; a strict second try must answer, so it has none."""
-        return None if task.get("strict") else deadline
-
-    def budget(started: float, cut: float | None) -> float | None:
-        """This attempt's timeout: the call timeout, cut to what the deadline leaves.
-
-        Taken once the call holds its `max_concurrent_calls` slot, so that time
-        spent waiting for one counts against the deadline too.
-        """
-        if cut is None:
-            return timeout
-        left = cut - (time.monotonic() - started)
-        if left <= 0:
-            raise DeadlinePassed
-        return left if timeout is None else min(timeout, left)
-
-    def late(started: float, cut: float | None) -> bool:
-        return cut is not None and time.monotonic() - started >= cut
-
-    def run(task: Input, config: RunnableConfig) -> Update:
-        call = plan(task)
-        model = call.agent.model.get()
-        run_config, kwargs = call.run_config(config), call.kwargs()
-        started, cut = time.monotonic(), cutoff(task)
-
-        def attempt() -> BaseMessage:
-            try:
-                with cap.blocking() if cap else nullcontext():
-                    limit = budget(started, cut)
-                    return call_model(
-                        model, call.messages, run_config, kwargs, limit, hedge
-                    )
-            except CallTimeoutError:
-                if late(started, cut):
-                    raise DeadlinePassed from None
-                raise
-
-        try:
-            reply = with_retries(policy, attempt)
-        except DeadlinePassed:
-            assert on_late is not None
-            return on_late(task, call)
-        except Exception as error:
-            return on_failure(task, call, error)
-        return finish(task, call, reply)
 
     async def arun(task: Input, config: RunnableConfig) -> Update:
         call = plan(task)
-        model = call.agent.model.get()
-        run_config, kwargs = call.run_config(config), call.kwargs()
-        started, cut = time.monotonic(), cutoff(task)
-
-        async def attempt() -> BaseMessage:
-            try:
-                async with cap.awaitable() if cap else nullcontext():
-                    limit = budget(started, cut)
-                    return await acall_model(
-                        model, call.messages, run_config, kwargs, limit, hedge
-                    )
-            except CallTimeoutError:
-                if late(started, cut):
-                    raise DeadlinePassed from None
-                raise
-
+        cut = None if task.get("strict") else deadline
         try:
-            reply = await awith_retries(policy, attempt)
-        except DeadlinePassed:
-            assert on_late is not None
-            return on_late(task, call)
+            reply = await runner.call(
+                call.agent.model.get(),
+                call.messages,
+                call.run_config(config),
+                dict(call.params),
+                cut,
+            )
         except Exception as error:
             return on_failure(task, call, error)
-        return finish(task, call, reply)
+        if reply is None:
+            assert on_late is not None, "a node with a deadline needs on_late"
+            return on_late(task, call)
+        return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
 
-    return ModelNode(name, run, arun)
+    return ModelNode(name, arun)
 
 
 class ModelNode(Runnable[Any, Update]):
-    """A node with a sync and an async body and no run of its own in traces.
+    """A node whose sync path runs its async body on the package's event loop.
 
-    `RunnableLambda` would also work, but it inspects its function's signature
-    on every call and opens a chain run around each model call; in the
-    overhead benchmark that was a large share of the graph's cost per call.
-    The model call's own run still nests under the layer's run.
+    It opens no run of its own in traces (`RunnableLambda` would, around each
+    model call, and inspects its function on every call); the model call's
+    own run nests under the layer's run.
     """
 
-    def __init__(
-        self,
-        name: str,
-        run: Callable[[Any, RunnableConfig], Update],
-        arun: Callable[[Any, RunnableConfig], Awaitable[Update]],
-    ) -> None:
-        """Wrap the two bodies."""
+    def __init__(self, name: str, arun: Callable[[Any, RunnableConfig], Any]) -> None:
+        """Wrap the async body."""
         self.name = name
-        self._run = run
         self._arun = arun
 
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Update:
-        """Run the sync body."""
-        return self._run(input, config if config is not None else ensure_config())
+        """Run the body on the package's loop and wait for it."""
+        result: Update = run_sync(self._arun(input, ensure_config(config)))
+        return result
 
     async def ainvoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Update:
-        """Run the async body."""
-        return await self._arun(
+        """Run the body."""
+        result: Update = await self._arun(
             input, config if config is not None else ensure_config()
         )
+        return result

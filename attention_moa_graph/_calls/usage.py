@@ -6,7 +6,39 @@ from collections.abc import Iterable, Mapping
 
 from typing_extensions import TypedDict
 
-from attention_moa_graph._core.state import CallRecord, TokenUsage, UsageReport
+
+class TokenUsage(TypedDict):
+    """Calls and tokens, summed over some set of model calls."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class UsageReport(TypedDict):
+    """Token usage broken down by role and by agent."""
+
+    total: TokenUsage
+    """Every call counted once."""
+    by_role: dict[str, TokenUsage]
+    """Keyed by `moa_role` (`draft`, `cross_attention`, ...)."""
+    by_agent: dict[str, TokenUsage]
+    """Keyed by agent name: proposers, then the aggregator (and residual agent)."""
+    by_model: dict[str, TokenUsage]
+    """Keyed by model: its spec string, or an instance's model name."""
+
+
+class CallRecord(TypedDict):
+    """One model call, as recorded by the node that made it."""
+
+    role: str
+    """The call's `moa_role`."""
+    agent: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
 
 
 def empty_usage() -> TokenUsage:

@@ -1,59 +1,39 @@
-"""The validated build-time configuration, and its per-run view under a context."""
+"""The built ensemble (agents, options, call runner) and its view for one run."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from langgraph.types import RetryPolicy
-
-from attention_moa_graph._calls.models import Agent, LazyModel, check_model_spec
-from attention_moa_graph._calls.runner import CallLimit
-from attention_moa_graph._core.context import MoAContext
-from attention_moa_graph._core.prompts import MoAPrompts
-from attention_moa_graph._core.state import ROLES, RunSettings
-
-MAX_AGENTS = 16
-"""More agents than this make N² critiques per layer; almost surely a mistake."""
-
-
-CritiqueMode = Literal["pairwise", "batched"]
-CRITIQUE_MODES: tuple[CritiqueMode, ...] = ("pairwise", "batched")
+from attention_moa_graph._calls.models import (
+    Agent,
+    LazyModel,
+    ModelLike,
+    Proposer,
+    check_model_spec,
+    resolve_agents,
+    resolve_single,
+)
+from attention_moa_graph._calls.runner import CallRunner
+from attention_moa_graph._core.context import as_context, overrides_of
+from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions, role_params
+from attention_moa_graph._core.state import RunSettings
+from attention_moa_graph._knobs import Setting
 
 
 @dataclass(frozen=True)
 class MoAConfig:
-    """Everything `create_attention_moa` was built with, after validation."""
+    """What a graph is built from: its agents, its options and its call runner."""
 
     agents: tuple[Agent, ...]
     aggregator: Agent
     residual_agent: Agent
-    prompts: MoAPrompts
-    max_layers: int
-    early_stopping: bool
-    cross_attention: bool
-    self_attention: bool
-    residual: bool
-    temperatures: Mapping[str, float]
-    min_agents: int = 1
-    call_timeout: float | None = 120.0
-    retry_policy: RetryPolicy | None = None
-    hedge_after: float | None = None
-    critique_deadline: float | None = None
-    stage_deadline: float | None = None
-    call_limit: CallLimit | None = None
-    critique_mode: CritiqueMode = "pairwise"
+    options: MoAOptions
+    runner: CallRunner
     _per_run: dict[str, LazyModel] = field(
         default_factory=dict, compare=False, repr=False
     )
-
-    @property
-    def critique_cutoff(self) -> float | None:
-        """Seconds a critique may take: its own deadline, else the stage deadline."""
-        if self.critique_deadline is not None:
-            return self.critique_deadline
-        return self.stage_deadline
 
     def agent(self, name: str) -> Agent:
         """Look up an agent (proposer, aggregator or residual) by name."""
@@ -103,82 +83,97 @@ class MoAConfig:
                     "OPENAI_API_KEY, ANTHROPIC_API_KEY) or pass a chat model instance."
                 ) from exc
 
-    def for_run(self, context: MoAContext | Mapping[str, Any] | None) -> RunSettings:
-        """Return the settings of one run: these values narrowed by its context.
+    def for_run(self, context: Any) -> RunSettings:
+        """The settings of one run: the built options narrowed by its context.
 
         Raises:
-            ValueError: If the context asks for more layers or a stage the graph
-                was not built with.
+            ValueError: If the context asks for more than the graph was built
+                with (more layers, a stage built off) or names bad models.
         """
-        if isinstance(context, Mapping):
-            context = MoAContext(**context)
-        ctx = context or MoAContext()
-        max_layers = self.max_layers
-        if ctx.max_layers is not None:
-            if ctx.max_layers > self.max_layers:
-                raise ValueError(
-                    f"context max_layers={ctx.max_layers} exceeds the built depth "
-                    f"of {self.max_layers}; rebuild with "
-                    f"create_attention_moa(..., max_layers={ctx.max_layers})."
-                )
-            max_layers = ctx.max_layers
-        switches: dict[str, bool] = {}
-        for switch in ("cross_attention", "self_attention", "residual"):
-            built: bool = getattr(self, switch)
-            wanted = getattr(ctx, switch)
-            if wanted and not built:
-                raise ValueError(
-                    f"context {switch}=True, but the graph was built with "
-                    f"{switch}=False; rebuild with create_attention_moa(..., "
-                    f"{switch}=True)."
-                )
-            switches[switch] = built if wanted is None else wanted
+        context = as_context(context)
+        overrides = overrides_of(context)
+        for name, value in overrides.items():
+            _check_narrowing(MoAOptions.setting(name), self.options.get(name), value)
+        options = MoAOptions.build(self.options, **overrides)
         agents = [agent.name for agent in self.agents]
         models: dict[str, str] = {}
-        if ctx.proposer_models is not None:
-            agents = [f"proposer_{i}" for i in range(len(ctx.proposer_models))]
-            for name, spec in zip(agents, ctx.proposer_models, strict=True):
-                models[name] = str(
-                    check_model_spec(spec, f"context proposer_models ({name})")
-                )
-            if len(agents) > MAX_AGENTS:
-                raise ValueError(
-                    f"context proposer_models lists {len(agents)} models; use at "
-                    f"most {MAX_AGENTS}."
-                )
-        if switches["cross_attention"] and len(agents) < 2:
-            raise ValueError(
-                "cross-attention needs at least two proposers; list two or more "
-                "proposer_models, or set cross_attention=False for the run."
-            )
-        if len(agents) < self.min_agents:
-            raise ValueError(
-                f"the run has {len(agents)} proposers but the graph needs "
-                f"min_agents={self.min_agents}; list more proposer_models."
-            )
-        aggregator_model = None
-        if ctx.aggregator_model is not None:
-            aggregator_model = str(
-                check_model_spec(ctx.aggregator_model, "context aggregator_model")
-            )
-        temperatures: dict[str, float] = dict(self.temperatures)
-        if ctx.temperature is not None:
-            temperatures = dict.fromkeys(ROLES, float(ctx.temperature))
-        if ctx.temperatures:
-            temperatures.update({k: float(v) for k, v in ctx.temperatures.items()})
+        if context.proposer_models is not None:
+            agents = [f"proposer_{i}" for i in range(len(context.proposer_models))]
+            for name, spec in zip(agents, context.proposer_models, strict=True):
+                where = f"context proposer_models ({name})"
+                models[name] = str(check_model_spec(spec, where))
+        aggregator_model = context.aggregator_model
+        if aggregator_model is not None:
+            where = "context aggregator_model"
+            aggregator_model = str(check_model_spec(aggregator_model, where))
+        check_lineup(len(agents), options, where="the run")
         return RunSettings(
             agents=agents,
             models=models,
             aggregator_model=aggregator_model,
-            max_layers=max_layers,
-            early_stopping=(
-                self.early_stopping
-                if ctx.early_stopping is None
-                else ctx.early_stopping
-            ),
-            cross_attention=switches["cross_attention"],
-            self_attention=switches["self_attention"],
-            residual=switches["residual"],
-            min_agents=self.min_agents,
-            temperatures=temperatures,
+            max_layers=options.max_layers,
+            early_stopping=options.early_stopping,
+            cross_attention=options.cross_attention,
+            self_attention=options.self_attention,
+            residual=options.residual,
+            min_agents=options.min_agents,
+            params=role_params(self.options, overrides),
         )
+
+
+def _check_narrowing(setting: Setting, built: Any, wanted: Any) -> None:
+    """Refuse a run override its knob does not allow: the graph would need a rebuild."""
+    name, how = setting.name, setting.knob.run
+    if (how == "lower" and wanted > built) or (
+        how == "disable" and wanted and not built
+    ):
+        raise ValueError(
+            f"context {name}={wanted!r}, but the graph was built with "
+            f"{name}={built!r} and a run may only "
+            f"{'lower it' if how == 'lower' else 'switch it off'}; rebuild with "
+            f"create_attention_moa(..., {name}={wanted!r})."
+        )
+
+
+def check_lineup(count: int, options: MoAOptions, *, where: str) -> None:
+    """Refuse options the number of proposers cannot satisfy."""
+    if count > MAX_AGENTS:
+        raise ValueError(
+            f"{where} has {count} proposers, which would make {count**2} critique "
+            f"calls per layer; use at most {MAX_AGENTS}."
+        )
+    if options.cross_attention and count < 2:
+        raise ValueError(
+            f"cross-attention needs at least two proposers to critique each other, "
+            f"but {where} has {count}; add a proposer or pass cross_attention=False."
+        )
+    if options.min_agents > count:
+        raise ValueError(
+            f"`min_agents` is {options.min_agents}, but {where} has only {count} "
+            "proposers; lower min_agents or add proposers."
+        )
+
+
+def build_config(
+    proposers: Sequence[ModelLike | Proposer],
+    *,
+    aggregator: ModelLike | Proposer,
+    residual_model: ModelLike | Proposer | None,
+    options: MoAOptions,
+) -> MoAConfig:
+    """Check the lineup against the options and resolve every agent."""
+    agents = resolve_agents(proposers)
+    check_lineup(len(agents), options, where="the graph")
+    chair = resolve_single(aggregator, "aggregator", "aggregator")
+    residual = (
+        chair
+        if residual_model is None
+        else resolve_single(residual_model, "residual_model", "residual")
+    )
+    return MoAConfig(
+        agents=agents,
+        aggregator=chair,
+        residual_agent=residual,
+        options=options,
+        runner=CallRunner(options.calls),
+    )

@@ -1,145 +1,148 @@
-"""Per-run knobs, passed as `context=` and editable in LangGraph Studio."""
+"""`MoAContext`: the per-run settings, passed as `context=` and edited in Studio.
+
+Its fields are the run's lineup (`proposer_models`, `aggregator_model`) and
+every option of `MoAOptions` whose knob lets a run override it; it is built
+from those declarations, so a new run-level option needs no change here. A
+field left at None keeps the value the graph was built with.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any, Optional
 
-from attention_moa_graph._core.state import ROLES
+from attention_moa_graph._calls.policy import CallPolicy
+from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions
+
+_OVERRIDE = {
+    "any": "",
+    "lower": " A run may only lower it.",
+    "disable": " A run may only switch it off.",
+}
 
 
-@dataclass(frozen=True, kw_only=True)
-class MoAContext:
-    """Per-run settings; a field left at None keeps the value the graph was built with.
+def _check_lineup(context: Any) -> None:
+    models = context.proposer_models
+    if models is not None and (
+        not isinstance(models, list)
+        or not models
+        or len(models) > MAX_AGENTS
+        or not all(isinstance(m, str) and m.strip() for m in models)
+    ):
+        raise ValueError(
+            f"MoAContext.proposer_models must be a list of 1 to {MAX_AGENTS} "
+            "'provider:model' strings, e.g. ['openai:gpt-4.1-mini', 'demo:beta']; "
+            f"got {models!r}."
+        )
+    aggregator = context.aggregator_model
+    if aggregator is not None and (
+        not isinstance(aggregator, str) or not aggregator.strip()
+    ):
+        raise ValueError(
+            "MoAContext.aggregator_model must be a 'provider:model' string, "
+            f"got {aggregator!r}."
+        )
 
-    Context can narrow what the built graph does (fewer layers, a stage switched
-    off, another temperature) but cannot add stages the graph was built without.
 
-    Example:
-        >>> from attention_moa_graph import MoAContext
-        >>> MoAContext(max_layers=1, temperature=0.0).max_layers
-        1
-    """
+def _post_init(self: Any) -> None:
+    _check_lineup(self)
+    for setting in run_settings():
+        value = getattr(self, setting.name)
+        if value is not None:
+            try:
+                checked = setting.knob.check(value, setting.name)
+            except ValueError as exc:
+                raise ValueError(f"MoAContext: {exc}") from None
+            object.__setattr__(self, setting.name, checked)
 
-    proposer_models: list[str] | None = field(
-        default=None,
-        metadata={
-            "description": "Models of the proposers for this run, as "
-            "'provider:model' strings (named proposer_0, proposer_1, ...). Unset: "
-            "the proposers the graph was built with."
-        },
-    )
-    aggregator_model: str | None = field(
-        default=None,
-        metadata={
-            "description": "Model of the summary (and, unless built with its own, "
-            "residual) agent for this run, as 'provider:model'. Unset: the built one."
-        },
-    )
-    max_layers: int | None = field(
-        default=None,
-        metadata={
-            "description": "Run at most this many layers (1 up to the built depth)."
-        },
-    )
-    early_stopping: bool | None = field(
-        default=None,
-        metadata={
-            "description": "Let the residual agent end the loop early with the stop "
-            "signal."
-        },
-    )
-    cross_attention: bool | None = field(
-        default=None,
-        metadata={
-            "description": "Have every agent critique every peer's draft. Set false "
-            "to ablate; true needs a graph built with it."
-        },
-    )
-    self_attention: bool | None = field(
-        default=None,
-        metadata={
-            "description": "Have every agent critique its own draft. Set false to "
-            "ablate; true needs a graph built with it."
-        },
-    )
-    residual: bool | None = field(
-        default=None,
-        metadata={
-            "description": "Call the residual agent from layer 2 on. Set false to "
-            "ablate; true needs a graph built with it."
-        },
-    )
-    temperature: float | None = field(
-        default=None,
-        metadata={
-            "description": "Sampling temperature for every call of the run "
-            "(overrides the built per-role temperatures)."
-        },
-    )
 
-    temperatures: dict[str, float] | None = field(
-        default=None,
-        metadata={
-            "description": "Per-role temperatures for this run, e.g. "
-            '{"draft": 0.7, "summary": 0.0}; roles: draft, cross_attention, '
-            "self_attention, refine, summary, residual. Applied after `temperature`."
-        },
-    )
+def run_settings() -> list[Any]:
+    """The options a run may override, in declaration order."""
+    return [s for s in MoAOptions.settings() if s.knob.run is not None]
 
-    def __post_init__(self) -> None:
-        """Reject values no run could use."""
-        if self.max_layers is not None and (
-            isinstance(self.max_layers, bool)
-            or not isinstance(self.max_layers, int)
-            or self.max_layers < 1
-        ):
-            raise ValueError(
-                f"MoAContext.max_layers must be a whole number >= 1, got "
-                f"{self.max_layers!r}."
+
+def _build_context_class() -> type[Any]:
+    hints = typing.get_type_hints(MoAOptions) | typing.get_type_hints(CallPolicy)
+    lineup: list[tuple[str, Any, Any]] = [
+        (
+            "proposer_models",
+            Optional[list[str]],  # noqa: UP045 - evaluated at runtime on 3.10 too
+            dataclasses.field(
+                default=None,
+                metadata={
+                    "description": "Models of the proposers for this run, as "
+                    "'provider:model' strings (named proposer_0, proposer_1, ...). "
+                    "Unset: the proposers the graph was built with."
+                },
+            ),
+        ),
+        (
+            "aggregator_model",
+            Optional[str],  # noqa: UP045
+            dataclasses.field(
+                default=None,
+                metadata={
+                    "description": "Model of the summary (and, unless built with "
+                    "its own, residual) agent for this run, as 'provider:model'. "
+                    "Unset: the built one."
+                },
+            ),
+        ),
+    ]
+    options: list[tuple[str, Any, Any]] = []
+    for setting in run_settings():
+        kind = hints[setting.name]
+        description = setting.knob.doc + _OVERRIDE[setting.knob.run]
+        options.append(
+            (
+                setting.name,
+                Optional[kind],  # noqa: UP045
+                dataclasses.field(default=None, metadata={"description": description}),
             )
-        if self.temperature is not None and (
-            isinstance(self.temperature, bool)
-            or not isinstance(self.temperature, (int, float))
-            or not 0.0 <= self.temperature <= 2.0
-        ):
-            raise ValueError(
-                f"MoAContext.temperature must be a number from 0 to 2, got "
-                f"{self.temperature!r}."
-            )
-        if self.proposer_models is not None and (
-            not isinstance(self.proposer_models, list)
-            or not self.proposer_models
-            or not all(isinstance(m, str) and m.strip() for m in self.proposer_models)
-        ):
-            raise ValueError(
-                "MoAContext.proposer_models must be a non-empty list of "
-                "'provider:model' strings, e.g. ['openai:gpt-4.1-mini', "
-                f"'demo:beta']; got {self.proposer_models!r}."
-            )
-        if self.aggregator_model is not None and (
-            not isinstance(self.aggregator_model, str)
-            or not self.aggregator_model.strip()
-        ):
-            raise ValueError(
-                "MoAContext.aggregator_model must be a 'provider:model' string, "
-                f"got {self.aggregator_model!r}."
-            )
-        if self.temperatures is not None:
-            if not isinstance(self.temperatures, dict) or any(
-                role not in ROLES
-                or isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0.0 <= value <= 2.0
-                for role, value in self.temperatures.items()
-            ):
-                raise ValueError(
-                    "MoAContext.temperatures must map roles "
-                    f"({', '.join(ROLES)}) to numbers from 0 to 2; "
-                    f"got {self.temperatures!r}."
-                )
-        for name in ("early_stopping", "cross_attention", "self_attention", "residual"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                raise ValueError(
-                    f"MoAContext.{name} must be true, false or unset, got {value!r}."
-                )
+        )
+    return dataclasses.make_dataclass(
+        "MoAContext",
+        lineup + options,
+        namespace={
+            "__post_init__": _post_init,
+            "__doc__": _DOC,
+            "__module__": __name__,
+        },
+        frozen=True,
+        kw_only=True,
+    )
+
+
+_DOC = """Per-run settings; a field left at None keeps the built value.
+
+A run can narrow what the built graph does (fewer layers, a stage switched
+off, another temperature) but cannot add stages the graph was built without.
+Pass it, or a dict of the same fields, as `context=`.
+
+Example:
+    >>> from attention_moa_graph import MoAContext
+    >>> MoAContext(max_layers=1, temperature=0.0).max_layers
+    1
+"""
+
+MoAContext: type[Any] = _build_context_class()
+
+
+def as_context(context: Any) -> Any:
+    """A run's context as a `MoAContext` (from a dict, or None: all unset)."""
+    if context is None:
+        return MoAContext()
+    if isinstance(context, Mapping):
+        return MoAContext(**context)
+    return context
+
+
+def overrides_of(context: Any) -> dict[str, Any]:
+    """The options a `MoAContext` sets."""
+    return {
+        s.name: value
+        for s in run_settings()
+        if (value := getattr(context, s.name)) is not None
+    }

@@ -1,12 +1,13 @@
 """One Attention-MoA layer as a compiled subgraph.
 
-draft (xN) -> gather_drafts -> cross_attention (xN(N-1)) and self_attention
-(xN), one parallel stage -> gather_critiques -> refine (xN) -> gather_refined
--> summarize -> [residual, from layer 2 on]. Stages switched off at build time
-are not in the graph; stages switched off for one run are skipped by the
-routers. The subgraph returns its whole state; the outer loop's layer node
-turns it into the `LayerRecord` (`close_layer`), so that opening and closing a
-layer cost no steps (and no checkpoints) of their own.
+draft (xN) -> gather_drafts -> the critique stage (cross_attention xN(N-1) and
+self_attention xN, or one batched critique per critic) -> gather_critiques ->
+refine (xN) -> gather_refined -> summarize -> [residual, from layer 2 on].
+Stages switched off at build time are not in the graph; stages switched off
+for one run are skipped by the routers. Each gather node records which agents
+are still in the layer. The subgraph returns its whole state; the outer
+loop's layer node turns it into the `LayerRecord` (`close_layer`), so that
+opening and closing a layer cost no steps (and no checkpoints) of their own.
 """
 
 from __future__ import annotations
@@ -17,26 +18,24 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
 
 from attention_moa_graph._calls.usage import report_calls
 from attention_moa_graph._core.config import MoAConfig
 from attention_moa_graph._core.context import MoAContext
+from attention_moa_graph._core.critiques import critique_strategy
 from attention_moa_graph._core.nodes import (
-    make_batched_critique_node,
-    make_cross_attention_node,
     make_draft_node,
     make_refine_node,
     make_residual_node,
-    make_self_attention_node,
     make_summarize_node,
 )
 from attention_moa_graph._core.routing import (
-    fan_out_critiques,
+    SECOND_TRY,
     fan_out_drafts,
-    fan_out_refinements,
-    is_stop_signal,
-    live_at_end,
+    final_agents,
+    live_after,
+    route_after_critiques,
+    route_after_drafts,
     route_after_refine,
     route_after_summary,
 )
@@ -44,7 +43,9 @@ from attention_moa_graph._core.state import (
     LayerInput,
     LayerRecord,
     LayerState,
+    Stage,
 )
+from attention_moa_graph._core.stop import is_stop_signal
 
 LAYER_GRAPH_NAME = "moa_layer"
 # `Callable[..., ...]`: LangGraph injects `runtime` by parameter name.
@@ -65,7 +66,7 @@ def close_layer(state: LayerState) -> LayerRecord:
     usable = residual is not None and not signalled and bool(residual.strip())
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
-    live = live_at_end(state, names)
+    live = final_agents(state)
     return LayerRecord(
         layer=state["layer"],
         drafts={n: state["drafts"][n] for n in names if n in state["drafts"]},
@@ -95,9 +96,28 @@ def close_layer(state: LayerState) -> LayerRecord:
     )
 
 
+def _gather(stage: Stage, count: Callable[[LayerState], int]) -> NodeFn:
+    """The fan-in after a stage: who is still in the layer, announced to streams."""
+
+    def gather(state: LayerState, runtime: Runtime[Any]) -> dict[str, Any]:
+        live = live_after(state, stage)
+        runtime.stream_writer(
+            {
+                "event": "stage_done",
+                "layer": state["layer"],
+                "stage": stage,
+                "results": count(state),
+                "calls": len(state["calls"]),
+            }
+        )
+        return {"live": {stage: live}}
+
+    return gather
+
+
 def build_layer(
     config: MoAConfig,
-) -> CompiledStateGraph[LayerState, MoAContext, LayerInput, LayerState]:
+) -> CompiledStateGraph[LayerState, Any, LayerInput, LayerState]:
     """Compile the subgraph that runs one layer for every agent of `config`."""
     builder = StateGraph(
         LayerState,
@@ -105,94 +125,58 @@ def build_layer(
         input_schema=LayerInput,
         output_schema=LayerState,
     )
+    critiques = critique_strategy(config)
 
-    def stage_done(stage: str, count: Callable[[LayerState], int]) -> NodeFn:
-        def gather(state: LayerState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
-            runtime.stream_writer(
-                {
-                    "event": "stage_done",
-                    "layer": state["layer"],
-                    "stage": stage,
-                    "results": count(state),
-                    "calls": len(state["calls"]),
-                }
-            )
-            return {}
+    def after_drafts(state: LayerState) -> Any:
+        return route_after_drafts(state, critiques)
 
-        return gather
+    def after_critiques(state: LayerState) -> Any:
+        assert critiques is not None
+        return route_after_critiques(state, critiques)
 
-    def drafts(state: LayerState) -> list[Send]:
-        return fan_out_drafts(state, state["settings"]["agents"])
-
-    batched = config.critique_mode == "batched"
-
-    def critiques(state: LayerState) -> list[Send] | str:
-        return fan_out_critiques(state, state["settings"]["agents"], batched=batched)
-
-    def refinements(state: LayerState) -> list[Send]:
-        return fan_out_refinements(state, state["settings"]["agents"], batched=batched)
-
-    def summary(state: LayerState) -> list[Send] | str:
-        return route_after_refine(state, state["settings"]["agents"])
-
-    builder.add_node(
-        "draft",
-        make_draft_node(config),
-    )
-    builder.add_node("gather_drafts", stage_done("draft", lambda s: len(s["drafts"])))
-    critique_nodes: list[str] = []
-    if batched and (config.cross_attention or config.self_attention):
-        builder.add_node("critique", make_batched_critique_node(config))
-        critique_nodes.append("critique")
-    elif config.cross_attention:
-        builder.add_node(
-            "cross_attention",
-            make_cross_attention_node(config),
+    builder.add_node("draft", make_draft_node(config))
+    builder.add_node("gather_drafts", _gather("draft", lambda s: len(s["drafts"])))
+    builder.add_node("summarize", make_summarize_node(config))
+    builder.add_conditional_edges(START, fan_out_drafts, ["draft"])
+    builder.add_edge("draft", "gather_drafts")
+    if critiques is None:
+        builder.add_conditional_edges(
+            "gather_drafts",
+            after_drafts,
+            {SECOND_TRY: "draft", "summarize": "summarize"},
         )
-        critique_nodes.append("cross_attention")
-    if config.self_attention and not batched:
-        builder.add_node(
-            "self_attention",
-            make_self_attention_node(config),
-        )
-        critique_nodes.append("self_attention")
-    if critique_nodes:
+    else:
+        stage = list(critiques.nodes)
+        for name, node in critiques.nodes.items():
+            builder.add_node(name, node)
+            builder.add_edge(name, "gather_critiques")
         builder.add_node(
             "gather_critiques",
-            stage_done("critique", lambda s: sum(map(len, s["critiques"].values()))),
+            _gather("critique", lambda s: sum(map(len, s["critiques"].values()))),
         )
+        builder.add_node("refine", make_refine_node(config))
         builder.add_node(
-            "refine",
-            make_refine_node(config),
+            "gather_refined", _gather("refine", lambda s: len(s.get("refined", {})))
         )
-        builder.add_node(
-            "gather_refined", stage_done("refine", lambda s: len(s.get("refined", {})))
+        builder.add_conditional_edges(
+            "gather_drafts",
+            after_drafts,
+            {SECOND_TRY: "draft", **{n: n for n in stage}, "summarize": "summarize"},
         )
-        for node in critique_nodes:
-            builder.add_edge(node, "gather_critiques")
         # A router may also re-send the previous stage's failed calls.
         builder.add_conditional_edges(
-            "gather_critiques", refinements, ["refine", *critique_nodes]
+            "gather_critiques",
+            after_critiques,
+            {"refine": "refine", **{f"{SECOND_TRY}:{n}": n for n in stage}},
         )
         builder.add_edge("refine", "gather_refined")
         builder.add_conditional_edges(
-            "gather_refined", summary, ["summarize", "refine"]
+            "gather_refined",
+            route_after_refine,
+            {SECOND_TRY: "refine", "summarize": "summarize"},
         )
-    builder.add_node(
-        "summarize",
-        make_summarize_node(config),
-    )
-
-    builder.add_conditional_edges(START, drafts, ["draft"])
-    builder.add_edge("draft", "gather_drafts")
-    builder.add_conditional_edges(
-        "gather_drafts", critiques, ["draft", *critique_nodes, "summarize"]
-    )
-    if config.residual and config.max_layers > 1:
-        builder.add_node(
-            "residual",
-            make_residual_node(config),
-        )
+    if config.options.residual and config.options.max_layers > 1:
+        builder.add_node("residual", make_residual_node(config))
         builder.add_conditional_edges(
             "summarize", route_after_summary, ["residual", END]
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import NotRequired, TypedDict
+
+from attention_moa_graph._calls.usage import CallRecord, UsageReport
 
 Role = Literal[
     "draft",
@@ -31,39 +33,6 @@ ROLES: tuple[Role, ...] = (
 )
 
 StopReason = Literal["early_stop", "max_layers"]
-
-
-class TokenUsage(TypedDict):
-    """Calls and tokens, summed over some set of model calls."""
-
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-
-
-class UsageReport(TypedDict):
-    """Token usage broken down by role and by agent."""
-
-    total: TokenUsage
-    """Every call counted once."""
-    by_role: dict[str, TokenUsage]
-    """Keyed by `moa_role` (`draft`, `cross_attention`, ...)."""
-    by_agent: dict[str, TokenUsage]
-    """Keyed by agent name: proposers, then the aggregator (and residual agent)."""
-    by_model: dict[str, TokenUsage]
-    """Keyed by model: its spec string, or an instance's model name."""
-
-
-class CallRecord(TypedDict):
-    """One model call, as recorded by the node that made it."""
-
-    role: Role
-    agent: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
 
 
 class LayerRecord(TypedDict):
@@ -112,6 +81,13 @@ def merge_dicts(left: dict[str, str], right: dict[str, str]) -> dict[str, str]:
     return {**left, **right}
 
 
+def merge_lists(
+    left: dict[str, list[str]], right: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Merge stage -> agents maps; a stage written again replaces its list."""
+    return {**left, **right}
+
+
 def merge_critiques(
     left: dict[str, dict[str, str]], right: dict[str, dict[str, str]]
 ) -> dict[str, dict[str, str]]:
@@ -149,7 +125,11 @@ class MoAOutput(TypedDict):
 
 
 class RunSettings(TypedDict):
-    """The knobs in force for one run: the built values narrowed by `MoAContext`."""
+    """What one run does: the built options narrowed by its `MoAContext`.
+
+    Written once per user turn by `prepare`, so that a resumed run keeps the
+    settings it started with.
+    """
 
     agents: list[str]
     """The proposers' names for this run, in order."""
@@ -164,8 +144,8 @@ class RunSettings(TypedDict):
     residual: bool
     min_agents: int
     """Fewest agents a layer may go on with after failures."""
-    temperatures: dict[str, float]
-    """`moa_role` -> temperature; a role not listed uses the model's own setting."""
+    params: dict[str, dict[str, Any]]
+    """`moa_role` -> the call-time model parameters of that role's calls."""
 
 
 class MoAState(MoAInput, MoAOutput):
@@ -183,6 +163,9 @@ class LayerInput(TypedDict):
     history: list[str]
     """Outputs of the earlier layers of this turn, oldest first."""
     settings: RunSettings
+
+
+Stage = Literal["draft", "critique", "refine"]
 
 
 class LayerState(TypedDict):
@@ -204,6 +187,11 @@ class LayerState(TypedDict):
     """`critique_key`s of critiques cut off by their deadline."""
     late_agents: Annotated[dict[str, str], merge_dicts]
     """Agent name -> the stage whose deadline its call missed."""
+    live: Annotated[dict[str, list[str]], merge_lists]
+    """Stage -> the agents still in the layer after it, in the run's agent order.
+
+    Written by the stage's gather node; the routers read it.
+    """
 
 
 class DraftTask(TypedDict):
@@ -213,7 +201,8 @@ class DraftTask(TypedDict):
     layer: int
     messages: list[AnyMessage]
     reference: str | None
-    temperature: float | None
+    params: dict[str, Any]
+    """Call-time model parameters (temperature, max_tokens)."""
     model: str | None
     """The agent's model spec for this run, when the context chose one."""
     strict: bool
@@ -229,9 +218,8 @@ class CritiqueTask(TypedDict):
     messages: list[AnyMessage]
     own_answer: str
     target_answer: str
-    temperature: float | None
+    params: dict[str, Any]
     model: str | None
-    """The agent's model spec for this run, when the context chose one."""
     strict: bool
 
 
@@ -245,7 +233,7 @@ class BatchedCritiqueTask(TypedDict):
     messages: list[AnyMessage]
     own_answer: str
     target_answers: list[str]
-    temperature: float | None
+    params: dict[str, Any]
     model: str | None
     strict: bool
 
@@ -258,7 +246,6 @@ class RefineTask(TypedDict):
     messages: list[AnyMessage]
     draft: str
     suggestions: list[str]
-    temperature: float | None
+    params: dict[str, Any]
     model: str | None
-    """The agent's model spec for this run, when the context chose one."""
     strict: bool

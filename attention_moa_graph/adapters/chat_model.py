@@ -15,11 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import queue
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -36,12 +33,13 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from attention_moa_graph._calls.loop import iterate_sync
 from attention_moa_graph._calls.models import ModelLike, Proposer
-from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, create_attention_moa
-from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, MoAPrompts
-from attention_moa_graph._core.state import Role
+from attention_moa_graph._calls.policy import DEFAULT_RETRY_POLICY
+from attention_moa_graph._core.graph import create_attention_moa
+from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph.adapters.streaming import astream_answer
 
 
@@ -62,74 +60,72 @@ def _children_of(
     )
 
 
+_OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | {"calls"}
+
+
 class AttentionMoAChatModel(BaseChatModel):
     """Attention-MoA behind the `BaseChatModel` interface.
 
-    Takes the arguments of `create_attention_moa` as fields, plus LangChain's
-    standard chat-model parameters: `temperature` (every call), `timeout`
-    (each model call), `max_retries` (retries per call on transient failures).
-    `max_tokens` and `stop` are accepted for compatibility and reported in
-    traces, but not applied: the ensemble's answer is the aggregator's.
+    Takes the models of `create_attention_moa` as fields, and every option of
+    `MoAOptions` by name (or an `options` object), plus LangChain's standard
+    parameters: `temperature` and `max_tokens` are options already; `timeout`
+    sets `call_timeout` (per model call) and `max_retries` the retries per
+    call. Options a run may override can also be given per call, e.g.
+    `model.invoke(messages, max_tokens=256)` or `model.bind(temperature=0)`.
+    `stop` is accepted and reported in traces, but not applied; `api_key` is
+    accepted and unused (each model of the ensemble has its own).
 
     The reply's `usage_metadata` totals every call of the ensemble, and
     `response_metadata` holds `stop_reason`, `layers` (how many ran) and the
     usage report by role and agent.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, populate_by_name=True, extra="forbid"
+    )
 
     proposers: Sequence[ModelLike | Proposer]
     aggregator: ModelLike | Proposer
-    max_layers: int = 3
-    early_stopping: bool = True
-    cross_attention: bool = True
-    self_attention: bool = True
-    residual: bool = True
     residual_model: ModelLike | Proposer | None = None
-    prompts: MoAPrompts = DEFAULT_PROMPTS
-    temperatures: Mapping[Role, float] | None = None
-    min_agents: int = 1
-    hedge_after: float | None = None
-    critique_deadline: float | None = None
-    stage_deadline: float | None = None
-    max_concurrent_calls: int | None = None
-    critique_mode: Literal["pairwise", "batched"] = "pairwise"
+    options: MoAOptions = Field(default_factory=MoAOptions)
+    """Every option of the ensemble; keywords of the same names fill it."""
     model_name: str = Field(default="attention-moa", alias="model")
     """The name this model reports in traces."""
-    temperature: float | None = None
-    max_tokens: int | None = None
-    timeout: float | None = 120.0
-    max_retries: int | None = None
     stop: list[str] | None = None
     streaming: bool = False
 
     _graph: CompiledStateGraph[Any, Any, Any, Any] = PrivateAttr()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_options(cls, values: Any) -> Any:
+        """Fold option keywords (and `timeout`, `max_retries`) into `options`."""
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        # A standard parameter with nothing to set: each model has its own key.
+        values.pop("api_key", None)
+        chosen = {n: values.pop(n) for n in list(values) if n in _OPTION_NAMES}
+        timeout = values.pop("timeout", None)
+        if timeout is not None:
+            chosen["call_timeout"] = timeout
+        retries = values.pop("max_retries", None)
+        if retries is not None:
+            chosen["retry_policy"] = DEFAULT_RETRY_POLICY._replace(
+                max_attempts=max(1, int(retries) + 1)
+            )
+        values["options"] = MoAOptions.build(
+            values.get("options"), where="AttentionMoAChatModel()", **chosen
+        )
+        return values
+
     def model_post_init(self, context: Any, /) -> None:
         """Build (and so validate) the graph once."""
-        attempts = DEFAULT_RETRY_POLICY.max_attempts
-        if self.max_retries is not None:
-            attempts = max(1, self.max_retries + 1)
         self._graph = create_attention_moa(
             list(self.proposers),
             aggregator=self.aggregator,
-            max_layers=self.max_layers,
-            early_stopping=self.early_stopping,
-            cross_attention=self.cross_attention,
-            self_attention=self.self_attention,
-            residual=self.residual,
             residual_model=self.residual_model,
-            prompts=self.prompts,
-            temperature=self.temperature,
-            temperatures=self.temperatures,
-            call_timeout=self.timeout,
-            hedge_after=self.hedge_after,
-            critique_deadline=self.critique_deadline,
-            stage_deadline=self.stage_deadline,
-            max_concurrent_calls=self.max_concurrent_calls,
-            critique_mode=self.critique_mode,
-            retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=attempts),
-            min_agents=self.min_agents,
+            options=self.options,
             name=self.model_name,
         )
 
@@ -144,14 +140,12 @@ class AttentionMoAChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "model_name": self.model_name,
-            "max_layers": self.max_layers,
-            "early_stopping": self.early_stopping,
-            "cross_attention": self.cross_attention,
-            "self_attention": self.self_attention,
-            "residual": self.residual,
+        answering = {
+            name: value
+            for name, value in self.options.changed().items()
+            if MoAOptions.setting(name).knob.answers
         }
+        return {"model_name": self.model_name, **answering}
 
     def _get_ls_params(
         self, stop: list[str] | None = None, **kwargs: Any
@@ -161,13 +155,41 @@ class AttentionMoAChatModel(BaseChatModel):
             ls_model_name=kwargs.get("model", self.model_name),
             ls_model_type="chat",
         )
-        if self.temperature is not None:
-            params["ls_temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["ls_max_tokens"] = self.max_tokens
+        run = self._run_options(kwargs)
+        temperature = run.get("temperature", self.options.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = run.get("max_tokens", self.options.calls.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
+
+    @staticmethod
+    def _run_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The options a call sets through its keyword arguments (its context).
+
+        Raises:
+            ValueError: For an option a run cannot override.
+        """
+        chosen: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            if name not in _OPTION_NAMES:
+                continue
+            if name == "calls" or MoAOptions.setting(name).knob.run is None:
+                raise ValueError(
+                    f"`{name}` cannot change per call; set it when building the "
+                    f"model: AttentionMoAChatModel(..., {name}=...)."
+                )
+            chosen[name] = value
+        return chosen
+
+    def _config(
+        self,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    ) -> RunnableConfig:
+        return {"callbacks": _children_of(run_manager)}
 
     def _message(self, result: Mapping[str, Any]) -> AIMessage:
         usage = result["usage"]
@@ -198,8 +220,11 @@ class AttentionMoAChatModel(BaseChatModel):
             return generate_from_stream(
                 self._stream(messages, stop, run_manager, **kwargs)
             )
-        config: RunnableConfig = {"callbacks": _children_of(run_manager)}
-        result = self._graph.invoke({"messages": messages}, config)
+        result = self._graph.invoke(
+            {"messages": messages},
+            self._config(run_manager),
+            context=self._run_options(kwargs),
+        )
         return ChatResult(generations=[ChatGeneration(message=self._message(result))])
 
     async def _agenerate(
@@ -213,20 +238,21 @@ class AttentionMoAChatModel(BaseChatModel):
             return await agenerate_from_stream(
                 self._astream(messages, stop, run_manager, **kwargs)
             )
-        config: RunnableConfig = {"callbacks": _children_of(run_manager)}
-        result = await self._graph.ainvoke({"messages": messages}, config)
+        result = await self._graph.ainvoke(
+            {"messages": messages},
+            self._config(run_manager),
+            context=self._run_options(kwargs),
+        )
         return ChatResult(generations=[ChatGeneration(message=self._message(result))])
 
     async def _chunks(
-        self, messages: list[BaseMessage], callbacks: Any
+        self,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        context: dict[str, Any],
     ) -> AsyncIterator[ChatGenerationChunk]:
-        config: RunnableConfig = {"callbacks": callbacks}
         async for event in astream_answer(
-            self._graph,
-            {"messages": messages},
-            config,
-            max_layers=self.max_layers,
-            residual=self.residual,
+            self._graph, {"messages": messages}, config, context=context
         ):
             if event.kind == "token":
                 yield ChatGenerationChunk(message=AIMessageChunk(content=event.data))
@@ -248,8 +274,8 @@ class AttentionMoAChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        callbacks = _children_of(run_manager)
-        async for chunk in self._chunks(messages, callbacks):
+        context = self._run_options(kwargs)
+        async for chunk in self._chunks(messages, self._config(run_manager), context):
             if run_manager and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -261,31 +287,11 @@ class AttentionMoAChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        # The graph streams on its async path. It runs on an event loop in a
-        # thread of its own, so this also works where a loop is already running
-        # (a notebook, an async server calling sync code).
-        callbacks = _children_of(run_manager)
-        items: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-        async def pump() -> None:
-            try:
-                async for chunk in self._chunks(messages, callbacks):
-                    items.put(("chunk", chunk))
-            except BaseException as error:  # handed to the caller's thread
-                items.put(("error", error))
-            else:
-                items.put(("end", None))
-
-        thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
-        thread.start()
-        while True:
-            kind, value = items.get()
-            if kind == "error":
-                thread.join()
-                raise value
-            if kind == "end":
-                thread.join()
-                return
-            if run_manager and value.text:
-                run_manager.on_llm_new_token(value.text, chunk=value)
-            yield value
+        # The graph streams on its async path, run on the package's event loop;
+        # this also works where a loop is already running (a notebook).
+        context = self._run_options(kwargs)
+        chunks = self._chunks(messages, self._config(run_manager), context)
+        for chunk in iterate_sync(chunks):
+            if run_manager and chunk.text:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk

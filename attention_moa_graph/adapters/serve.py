@@ -9,7 +9,6 @@ exposing it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -21,6 +20,7 @@ from langchain_core.messages import convert_to_messages
 from langgraph.graph.state import CompiledStateGraph
 
 from attention_moa_graph._calls.errors import MoAError, MoAInputError
+from attention_moa_graph._calls.loop import iterate_sync
 from attention_moa_graph.adapters.streaming import astream_answer
 
 
@@ -37,16 +37,12 @@ class ChatCompletionsServer:
         graph: CompiledStateGraph[Any, Any, Any, Any],
         *,
         model_name: str = "attention-moa",
-        max_layers: int,
-        residual: bool,
         host: str = "127.0.0.1",
         port: int = 8000,
     ) -> None:
         """Prepare the server; `start()` or `serve_forever()` runs it."""
         self.graph = graph
         self.model_name = model_name
-        self.max_layers = max_layers
-        self.residual = residual
         self._server = _Server((host, port), _make_handler(self))
 
     @property
@@ -175,15 +171,10 @@ def _make_handler(app: ChatCompletionsServer) -> type[BaseHTTPRequestHandler]:
                 choice = {"index": 0, "delta": delta, "finish_reason": finish}
                 self._event({**base, "choices": [choice]})
 
-            async def run() -> dict[str, Any]:
-                result: dict[str, Any] = {}
-                first = True
-                async for event in astream_answer(
-                    app.graph,
-                    payload,
-                    max_layers=app.max_layers,
-                    residual=app.residual,
-                ):
+            result: dict[str, Any] = {}
+            first = True
+            try:
+                for event in iterate_sync(astream_answer(app.graph, payload)):
                     if event.kind == "token":
                         delta = {"content": event.data}
                         if first:
@@ -192,10 +183,6 @@ def _make_handler(app: ChatCompletionsServer) -> type[BaseHTTPRequestHandler]:
                         send(delta)
                     elif event.kind == "result":
                         result = event.data
-                return result
-
-            try:
-                result = asyncio.run(run())
             except MoAError as exc:
                 if not started:
                     raise

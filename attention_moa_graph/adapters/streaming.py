@@ -1,10 +1,11 @@
 """Stream a run: per-layer progress, then the final answer's tokens as they come.
 
-Which call writes the final answer is known for sure only for the last layer:
-its residual synthesis (or, without one, its summary). Those tokens are passed
-on as they arrive, held back only while they could still spell the stop
-signal. When the run ends any other way (an early stop, a stop signal at the
-last layer), the answer is a summary already written, and it comes in one piece.
+The call whose reply is the run's answer carries `moa_final` in its metadata:
+the last layer's residual synthesis, or its summary when no residual call
+follows. Its tokens are passed on as they arrive, held back only while they
+could still spell the stop signal. When the run ends any other way (an early
+stop, a stop signal at the last layer), the answer is a summary already
+written, and it comes in one piece.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from attention_moa_graph._core.prompts import STOP_SIGNAL
-from attention_moa_graph._core.routing import strip_decoration
-
-_SIGNAL = strip_decoration(STOP_SIGNAL).casefold()
+from attention_moa_graph._core.stop import could_be_stop_signal
 
 
 @dataclass(frozen=True)
@@ -35,17 +33,6 @@ class StreamEvent:
 
     kind: Literal["progress", "token", "result"]
     data: Any
-
-
-def final_call(max_layers: int, residual: bool) -> tuple[int, str]:
-    """The layer and role whose reply is the answer when no early stop happens."""
-    if residual and max_layers > 1:
-        return max_layers, "residual"
-    return max_layers, "summary"
-
-
-def _could_be_signal(text: str) -> bool:
-    return _SIGNAL.startswith(strip_decoration(text).casefold())
 
 
 class _Gate:
@@ -66,7 +53,7 @@ class _Gate:
         if attempt != self.attempt:
             self.attempt, self.text = attempt, ""
         self.text += text
-        if not self.sent and _could_be_signal(self.text):
+        if not self.sent and could_be_stop_signal(self.text):
             return ""
         if self.text.startswith(self.sent):
             out, self.sent = self.text[len(self.sent) :], self.text
@@ -81,8 +68,6 @@ async def astream_answer(
     payload: Any,
     config: RunnableConfig | None = None,
     *,
-    max_layers: int,
-    residual: bool,
     context: Any = None,
 ) -> AsyncIterator[StreamEvent]:
     """Run the graph, yielding progress, the answer's tokens, then the result.
@@ -91,11 +76,20 @@ async def astream_answer(
         graph: A graph from `create_attention_moa`.
         payload: Its input (or None to resume a thread).
         config: The run's config.
-        max_layers: The depth of this run (the built depth or the context's).
-        residual: Whether the residual stage runs in this run.
-        context: The run's `MoAContext`, if any.
+        context: The run's `MoAContext` (or dict), if any.
+
+    Example:
+        >>> import asyncio
+        >>> from attention_moa_graph import astream_answer, create_attention_moa
+        >>> graph = create_attention_moa(
+        ...     ["demo:a", "demo:b"], aggregator="demo:chair", max_layers=1
+        ... )
+        >>> async def answer():
+        ...     events = astream_answer(graph, {"messages": [("user", "Hi")]})
+        ...     return "".join([e.data async for e in events if e.kind == "token"])
+        >>> asyncio.run(answer()).startswith("[demo] Chair's summary")
+        True
     """
-    layer, role = final_call(max_layers, residual)
     gate = _Gate()
     result: dict[str, Any] = {}
     async for namespace, mode, data in graph.astream(
@@ -109,24 +103,13 @@ async def astream_answer(
             yield StreamEvent("progress", data)
         elif mode == "messages" and isinstance(data, tuple):
             chunk, metadata = data
-            if (
-                isinstance(chunk, AIMessageChunk)
-                and metadata.get("moa_layer") == layer
-                and metadata.get("moa_role") == role
-            ):
+            if isinstance(chunk, AIMessageChunk) and metadata.get("moa_final"):
                 text = gate.feed(chunk.id, str(chunk.text))
                 if text:
                     yield StreamEvent("token", text)
         elif mode == "values" and not namespace and isinstance(data, dict):
             result = data
     answer = str(result.get("final_answer", ""))
-    ran = len(result.get("layers") or [])
-    if ran > max_layers:
-        raise ValueError(
-            f"astream_answer was given max_layers={max_layers}, but the run went "
-            f"{ran} layers deep, so the wrong call was streamed; pass the run's "
-            "depth (the graph's max_layers, or the context's when it sets one)."
-        )
     if not gate.sent:
         if answer:
             yield StreamEvent("token", answer)

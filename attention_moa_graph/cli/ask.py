@@ -92,13 +92,7 @@ async def _stream(
         status.start()
     answering = False
     try:
-        async for event in astream_answer(
-            graph,
-            payload,
-            config,
-            max_layers=args.layers,
-            residual=args.residual,
-        ):
+        async for event in astream_answer(graph, payload, config):
             if event.kind == "result":
                 result = event.data
             elif args.json:

@@ -8,10 +8,13 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import RetryPolicy
 from pydantic import SecretStr
 
 from attention_moa_graph._calls.models import ModelLike, Proposer
-from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, create_attention_moa
+from attention_moa_graph._core.graph import create_attention_moa
+from attention_moa_graph._core.options import MoAOptions
+from attention_moa_graph._core.prompts import MoAPrompts
 
 DEMO_PREFIX = "demo:"
 DEMO_NOTICE = (
@@ -25,7 +28,11 @@ DEFAULT_DEMO_AGGREGATOR = "demo:chair"
 
 
 def ensemble_options() -> argparse.ArgumentParser:
-    """Options that choose the models and shape the ensemble (ask and serve)."""
+    """Options that choose the models and shape the ensemble (ask, serve, eval).
+
+    The models are the command line's own; every other flag comes from the
+    declarations of `MoAOptions` (see `add_option_flags`).
+    """
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("ensemble")
     group.add_argument(
@@ -48,17 +55,6 @@ def ensemble_options() -> argparse.ArgumentParser:
         "--residual-model", metavar="MODEL", help="a different residual agent"
     )
     group.add_argument(
-        "-l", "--layers", type=int, default=3, help="maximum layers (default: 3)"
-    )
-    for flag, dest, text in (
-        ("--no-early-stopping", "early_stopping", "always run every layer"),
-        ("--no-cross-attention", "cross_attention", "ablation: no peer critiques"),
-        ("--no-self-attention", "self_attention", "ablation: no self-critiques"),
-        ("--no-residual", "residual", "ablation: the answer is the last summary"),
-    ):
-        group.add_argument(flag, dest=dest, action="store_false", help=text)
-    group.add_argument("-t", "--temperature", type=float, help="sampling temperature")
-    group.add_argument(
         "--base-url",
         help="an OpenAI-compatible endpoint (vLLM, Ollama, ...); model names are "
         "then sent to it as given",
@@ -69,56 +65,57 @@ def ensemble_options() -> argparse.ArgumentParser:
         help="environment variable holding the key for --base-url "
         "(default: OPENAI_API_KEY; local servers usually need none)",
     )
-    group.add_argument(
-        "--call-timeout",
-        type=float,
-        default=120.0,
-        help="seconds a model call may take (default: 120)",
-    )
-    group.add_argument(
-        "--hedge-after",
-        type=float,
-        help="straggler policy: resend a call unanswered after this many seconds "
-        "and take the first reply (off by default; slow calls cost twice)",
-    )
-    group.add_argument(
-        "--critique-deadline",
-        type=float,
-        help="straggler policy: seconds a critique may take before its target "
-        "refines without it (off by default; departs from the paper)",
-    )
-    group.add_argument(
-        "--stage-deadline",
-        type=float,
-        help="straggler policy: seconds a draft, critique or refinement may take; "
-        "a late draft keeps its agent out of the layer, a late refinement leaves "
-        "the draft to the summary (off by default; departs from the paper)",
-    )
-    group.add_argument(
-        "--critique-mode",
-        choices=("pairwise", "batched"),
-        default="pairwise",
-        help="pairwise: one call per critic and target, as in the paper (default); "
-        "batched: one call per critic covering all its targets",
-    )
-    group.add_argument(
-        "--max-concurrent-calls",
-        type=int,
-        help="at most this many model calls in flight at once (default: no cap)",
-    )
-    group.add_argument(
-        "--retries",
-        type=int,
-        default=DEFAULT_RETRY_POLICY.max_attempts,
-        help="attempts per model call on transient failures (default: 3)",
-    )
-    group.add_argument(
-        "--min-agents",
-        type=int,
-        default=1,
-        help="fewest agents a layer may continue with after failures (default: 1)",
-    )
+    add_option_flags(options.add_argument_group("options"))
     return options
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, RetryPolicy):
+        return f"{value.max_attempts} attempts"
+    if isinstance(value, MoAPrompts):
+        return "the package's prompts"
+    return "none" if value is None else str(value)
+
+
+def add_option_flags(group: Any) -> None:
+    """One flag per option of `MoAOptions`, as its knob declares it.
+
+    Flags not given are left out of the parsed arguments (`SUPPRESS`), so
+    `options_from` leaves those options at their defaults.
+    """
+    for setting in MoAOptions.settings():
+        knob, flag = setting.knob, setting.knob.flag
+        text = knob.doc.replace("%", "%%").replace("`", "")
+        if flag.negate:
+            group.add_argument(
+                *flag.names,
+                dest=setting.name,
+                action="store_const",
+                const=False,
+                default=argparse.SUPPRESS,
+                help=text,
+            )
+            continue
+        group.add_argument(
+            *flag.names,
+            dest=setting.name,
+            type=flag.parse,
+            metavar=flag.metavar,
+            action="append" if flag.repeat else "store",
+            default=argparse.SUPPRESS,
+            help=f"{text} (default: {_shown(setting.default)})",
+        )
+
+
+def options_from(args: argparse.Namespace) -> MoAOptions:
+    """The options the command line set; the others keep their defaults."""
+    chosen: dict[str, Any] = {}
+    for setting in MoAOptions.settings():
+        if hasattr(args, setting.name):
+            value = getattr(args, setting.name)
+            repeat = setting.knob.flag.repeat
+            chosen[setting.name] = repeat(value) if repeat else value
+    return MoAOptions.build(where="the command line", **chosen)
 
 
 def _split_named(value: str) -> tuple[str | None, str]:
@@ -143,7 +140,6 @@ def _openai_compatible(spec: str, base_url: str, key_env: str) -> BaseChatModel:
         base_url=base_url,
         api_key=SecretStr(os.environ.get(key_env) or "not-needed"),
         stream_usage=True,
-        timeout=120,
     )
 
 
@@ -191,20 +187,7 @@ def build_graph(
         residual_model=model_from(args.residual_model, args)
         if args.residual_model
         else None,
-        max_layers=args.layers,
-        early_stopping=args.early_stopping,
-        cross_attention=args.cross_attention,
-        self_attention=args.self_attention,
-        residual=args.residual,
-        temperature=args.temperature,
-        call_timeout=args.call_timeout,
-        hedge_after=args.hedge_after,
-        critique_deadline=args.critique_deadline,
-        stage_deadline=args.stage_deadline,
-        max_concurrent_calls=args.max_concurrent_calls,
-        critique_mode=args.critique_mode,
-        retry_policy=DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, args.retries)),
-        min_agents=args.min_agents,
+        options=options_from(args),
         checkpointer=checkpointer,
         name=name,
     )

@@ -19,7 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph._calls.models import LazyModel
-from attention_moa_graph.cli.ensemble import DEMO_PREFIX, ensemble_options, model_from
+from attention_moa_graph.cli.ensemble import (
+    DEMO_PREFIX,
+    ensemble_options,
+    model_from,
+    options_from,
+)
 from attention_moa_graph.evaluation import depth as depth_study
 from attention_moa_graph.evaluation import harness, report
 from attention_moa_graph.evaluation.generation import (
@@ -195,35 +200,22 @@ def _bar(quiet: bool, total: int, done: int, what: str) -> Iterator[_Bar | None]
         yield _Bar(progress, total, done, what)
 
 
-def _system_from(args: argparse.Namespace, **overrides: Any) -> SystemSpec:
+def _system_from(
+    args: argparse.Namespace, variant: str | None = None, **switches: Any
+) -> SystemSpec:
+    """The system the options describe; an ablation `variant` switches parts off."""
     specs = list(args.proposer)
     if args.models:
         specs += [s.strip() for s in args.models.split(",") if s.strip()]
-    fields: dict[str, Any] = {
-        "kind": getattr(args, "system", "attention-moa"),
-        "proposers": tuple(specs),
-        "aggregator": args.aggregator,
-        "residual_model": args.residual_model,
-        "layers": args.layers,
-        "samples": args.samples,
-        "early_stopping": args.early_stopping,
-        "cross_attention": args.cross_attention,
-        "self_attention": args.self_attention,
-        "residual": args.residual,
-        "critique_deadline": args.critique_deadline,
-        "stage_deadline": args.stage_deadline,
-        "critique_mode": args.critique_mode,
-        "name": args.name or "",
-        "options": {
-            "call_timeout": args.call_timeout,
-            "hedge_after": args.hedge_after,
-            "max_concurrent_calls": args.max_concurrent_calls,
-            "retries": max(1, args.retries),
-            "min_agents": args.min_agents,
-        },
-    }
-    fields.update(overrides)
-    return SystemSpec(**fields)
+    return SystemSpec(
+        kind="attention-moa" if variant else getattr(args, "system", "attention-moa"),
+        proposers=tuple(specs),
+        aggregator=args.aggregator,
+        residual_model=args.residual_model,
+        samples=args.samples,
+        name=variant or args.name or "",
+        options=options_from(args).replace(**switches),
+    )
 
 
 def _instances(
@@ -242,7 +234,7 @@ async def _generate(args: argparse.Namespace, system: SystemSpec, out: Path) -> 
         args.benchmark,
         args.data,
         limit=args.limit,
-        temperature=args.temperature,
+        temperature=getattr(args, "temperature", None),
         subset=subset,
         verify=verify,
     )
@@ -355,9 +347,7 @@ def run_eval(args: argparse.Namespace) -> int:
             console.print(f"answers written to {path}")
         elif args.step == "ablate":
             for variant, switches in ABLATIONS.items():
-                system = _system_from(
-                    args, kind="attention-moa", name=variant, **switches
-                )
+                system = _system_from(args, variant, **switches)
                 path = asyncio.run(_generate(args, system, args.out / variant))
                 console.print(f"{variant}: answers written to {path}")
         elif args.step == "judge":

@@ -20,8 +20,6 @@ def run_serve(args: argparse.Namespace) -> int:
         server = ChatCompletionsServer(
             graph,
             model_name=args.model_name,
-            max_layers=args.layers,
-            residual=args.residual,
             host=args.host,
             port=args.port,
         )

@@ -5,18 +5,15 @@
 - `create_self_moa`: several samples of one model, merged by that model.
 - `create_single`: one model, one call.
 
-They share the model plumbing of Attention-MoA (lazy model specs, retries
-inside the node, timeouts, hedged requests with `hedge_after`, a cap on calls
-in flight with `max_concurrent_calls`, the
-`moa_layer`/`moa_role`/`moa_agent` metadata)
-and its input and output: `messages` in; `final_answer`, `messages` and
+They share the model plumbing of Attention-MoA (lazy model specs, the call
+policy and its runner, the `moa_layer`/`moa_role`/`moa_agent` metadata) and
+its input and output: `messages` in; `final_answer`, `messages` and
 `usage` out. Proposer calls have role `draft`, the aggregator's `summary`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, AnyMessage
@@ -24,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Checkpointer, RetryPolicy, Send
+from langgraph.types import Checkpointer, Send
 from typing_extensions import TypedDict
 
 from attention_moa_graph._calls.errors import AgentsExhaustedError
@@ -36,14 +33,15 @@ from attention_moa_graph._calls.models import (
     resolve_single,
 )
 from attention_moa_graph._calls.node import ModelCall, model_node
-from attention_moa_graph._calls.runner import CallLimit
-from attention_moa_graph._calls.usage import report_calls
-from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, check_turn
+from attention_moa_graph._calls.runner import CallRunner
+from attention_moa_graph._calls.usage import CallRecord, UsageReport, report_calls
+from attention_moa_graph._core.context import MoAContext, as_context, overrides_of
+from attention_moa_graph._core.graph import check_turn
 from attention_moa_graph._core.messages import build_summary_messages
 from attention_moa_graph._core.nodes import agent_failed, aggregator_failed
-from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, MoAPrompts
-from attention_moa_graph._core.state import CallRecord, MoAInput, UsageReport
-from attention_moa_graph._core.validation import call_limit, check_seconds
+from attention_moa_graph._core.options import MoAOptions, role_params
+from attention_moa_graph._core.state import MoAInput
+from attention_moa_graph._knobs import Setting
 
 
 def _collect(left: list[Any], right: list[Any] | None) -> list[Any]:
@@ -54,16 +52,6 @@ def _collect(left: list[Any], right: list[Any] | None) -> list[Any]:
 def _merge(left: dict[str, str], right: dict[str, str] | None) -> dict[str, str]:
     """Merge parallel writes; `None` clears the map for a new user turn."""
     return {} if right is None else {**left, **right}
-
-
-@dataclass(frozen=True, kw_only=True)
-class BaselineContext:
-    """Per-run settings of the comparison ensembles."""
-
-    temperature: float | None = field(
-        default=None,
-        metadata={"description": "Sampling temperature of every call of the run."},
-    )
 
 
 class BaselineOutput(TypedDict):
@@ -78,7 +66,8 @@ class BaselineState(MoAInput, BaselineOutput):
     """The whole state: the answers of the current round and the calls made."""
 
     round: int
-    temperature: float | None
+    params: dict[str, dict[str, Any]]
+    """`draft` and `summary` -> their calls' parameters in this run."""
     answers: Annotated[dict[str, str], _merge]
     """`"<round>/<agent>"` -> that agent's answer in that round."""
     previous: list[str]
@@ -93,17 +82,32 @@ class ProposeTask(TypedDict):
     round: int
     messages: list[AnyMessage]
     previous: list[str]
-    temperature: float | None
+    params: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class _Plumbing:
-    """What `model_node` needs besides the call itself."""
+def for_baselines(setting: Setting) -> bool:
+    """Whether the comparison ensembles take this option."""
+    return setting.knob.baselines
 
-    retry_policy: RetryPolicy | None
-    call_timeout: float | None
-    hedge_after: float | None
-    call_limit: CallLimit | None = None
+
+def baseline_options(where: str, **options: Any) -> MoAOptions:
+    """The options a baseline factory was given; the others are refused."""
+    return MoAOptions.build(where=where, allowed=for_baselines, **options)
+
+
+def _run_overrides(context: Any) -> dict[str, Any]:
+    """The run's options from its context; ones a baseline lacks are refused."""
+    overrides = overrides_of(as_context(context))
+    foreign = sorted(n for n in overrides if not MoAOptions.setting(n).knob.baselines)
+    ctx = as_context(context)
+    if ctx.proposer_models is not None or ctx.aggregator_model is not None:
+        foreign.append("proposer_models/aggregator_model")
+    if foreign:
+        raise ValueError(
+            f"the comparison ensembles take no {', '.join(foreign)} in a run's "
+            "context; build a different baseline instead."
+        )
+    return overrides
 
 
 def _build(
@@ -111,22 +115,13 @@ def _build(
     aggregator: Agent | None,
     *,
     rounds: int,
-    prompts: MoAPrompts,
-    temperature: float | None,
-    retry_policy: RetryPolicy | None,
-    call_timeout: float | None,
-    hedge_after: float | None,
-    max_concurrent_calls: int | None,
+    options: MoAOptions,
     checkpointer: Checkpointer,
     name: str,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     by_name = {agent.name: agent for agent in agents}
-    plumbing = _Plumbing(
-        retry_policy,
-        check_seconds("call_timeout", call_timeout),
-        check_seconds("hedge_after", hedge_after),
-        call_limit(max_concurrent_calls),
-    )
+    runner = CallRunner(options.calls)
+    prompts = options.prompts
 
     def plan_proposal(task: ProposeTask) -> ModelCall:
         messages = task["messages"]
@@ -137,14 +132,15 @@ def _build(
             agent=by_name[task["agent"]],
             layer=task["round"],
             messages=list(messages),
-            temperature=task["temperature"],
+            params=task["params"],
+            final=aggregator is None,
         )
 
     propose = model_node(
         "propose",
         plan_proposal,
         lambda task, text: {"answers": {f"{task['round']}/{task['agent']}": text}},
-        plumbing,  # type: ignore[arg-type]
+        runner,
         agent_failed,
     )
 
@@ -157,29 +153,26 @@ def _build(
             messages=build_summary_messages(
                 prompts, state["messages"], state["previous"]
             ),
-            temperature=state["temperature"],
+            params=state["params"]["summary"],
+            final=True,
         )
 
     aggregate = model_node(
         "aggregate",
         plan_aggregate,
         lambda state, text: {"final_answer": text},
-        plumbing,  # type: ignore[arg-type]
+        runner,
         aggregator_failed,
     )
 
-    def prepare(
-        state: BaselineState, runtime: Runtime[BaselineContext]
-    ) -> dict[str, Any]:
+    def prepare(state: BaselineState, runtime: Runtime[Any]) -> dict[str, Any]:
         check_turn(state)  # type: ignore[arg-type]
-        context = runtime.context or BaselineContext()
+        params = role_params(options, _run_overrides(runtime.context))
         for agent in (*agents, *([aggregator] if aggregator else [])):
             agent.model.get()
         return {
             "round": 1,
-            "temperature": temperature
-            if context.temperature is None
-            else context.temperature,
+            "params": {role: params[role] for role in ("draft", "summary")},
             "answers": None,
             "previous": [],
             "failures": None,
@@ -196,7 +189,7 @@ def _build(
                     round=state["round"],
                     messages=state["messages"],
                     previous=state["previous"],
-                    temperature=state["temperature"],
+                    params=state["params"]["draft"],
                 ),
             )
             for agent in agents
@@ -228,7 +221,7 @@ def _build(
 
     builder = StateGraph(
         BaselineState,
-        context_schema=BaselineContext,
+        context_schema=MoAContext,
         input_schema=MoAInput,
         output_schema=BaselineOutput,
     )
@@ -262,26 +255,24 @@ def create_moa(
     *,
     aggregator: ModelLike,
     layers: int = 3,
-    prompts: MoAPrompts = DEFAULT_PROMPTS,
-    temperature: float | None = None,
-    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
-    call_timeout: float | None = 120.0,
-    hedge_after: float | None = None,
-    max_concurrent_calls: int | None = None,
     checkpointer: Checkpointer = None,
     name: str = "moa",
+    **options: Any,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Classic Mixture-of-Agents: `layers - 1` proposer rounds, then one aggregator.
 
     Round 1 answers the conversation; in later rounds each proposer also sees
     every answer of the round before (through the summary prompt). The
     aggregator merges the last round. Calls per turn: `n * (layers - 1) + 1`.
+    `**options` are the options of `MoAOptions` the baselines take: `prompts`,
+    `temperature` and the call policy's (not the critique deadlines).
 
     Example:
         >>> moa = create_moa(["demo:a", "demo:b"], aggregator="demo:c", layers=2)
         >>> moa.invoke({"messages": [("user", "Hi")]})["usage"]["total"]["calls"]
         3
     """
+    chosen = baseline_options("create_moa()", **options)
     layers = _check_count(layers, "layers", "layers=3 (two proposer rounds)")
     if layers < 2:
         raise ValueError(
@@ -292,12 +283,7 @@ def create_moa(
         resolve_agents(proposers),
         resolve_single(aggregator, "aggregator", "aggregator"),
         rounds=layers - 1,
-        prompts=prompts,
-        temperature=temperature,
-        retry_policy=retry_policy,
-        call_timeout=call_timeout,
-        hedge_after=hedge_after,
-        max_concurrent_calls=max_concurrent_calls,
+        options=chosen,
         checkpointer=checkpointer,
         name=name,
     )
@@ -308,20 +294,17 @@ def create_self_moa(
     *,
     samples: int = 4,
     aggregator: ModelLike | None = None,
-    prompts: MoAPrompts = DEFAULT_PROMPTS,
-    temperature: float | None = 0.7,
-    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
-    call_timeout: float | None = 120.0,
-    hedge_after: float | None = None,
-    max_concurrent_calls: int | None = None,
     checkpointer: Checkpointer = None,
     name: str = "self_moa",
+    **options: Any,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Self-MoA: `samples` answers of one model, merged by it (or `aggregator`).
 
     Sampling needs a temperature above 0 for the answers to differ; the
-    default is 0.7. Calls per turn: `samples + 1`.
+    default is 0.7. Calls per turn: `samples + 1`. `**options` as `create_moa`.
     """
+    options.setdefault("temperature", 0.7)
+    chosen = baseline_options("create_self_moa()", **options)
     samples = _check_count(samples, "samples", "samples=4")
     agents = resolve_agents(
         [Proposer(name=f"sample_{i}", model=model) for i in range(samples)]
@@ -333,12 +316,7 @@ def create_self_moa(
         agents,
         resolve_single(aggregator or model, "aggregator", "aggregator"),
         rounds=1,
-        prompts=prompts,
-        temperature=temperature,
-        retry_policy=retry_policy,
-        call_timeout=call_timeout,
-        hedge_after=hedge_after,
-        max_concurrent_calls=max_concurrent_calls,
+        options=chosen,
         checkpointer=checkpointer,
         name=name,
     )
@@ -347,25 +325,19 @@ def create_self_moa(
 def create_single(
     model: ModelLike,
     *,
-    temperature: float | None = None,
-    retry_policy: RetryPolicy | None = DEFAULT_RETRY_POLICY,
-    call_timeout: float | None = 120.0,
-    hedge_after: float | None = None,
-    max_concurrent_calls: int | None = None,
     checkpointer: Checkpointer = None,
     name: str = "single",
+    **options: Any,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """One model answering alone: the baseline every ensemble must beat."""
+    """One model answering alone: the baseline every ensemble must beat.
+
+    `**options` as `create_moa` (its `prompts` go unused: there is no merge).
+    """
     return _build(
         (resolve_single(model, "model", "model"),),
         None,
         rounds=1,
-        prompts=DEFAULT_PROMPTS,
-        temperature=temperature,
-        retry_policy=retry_policy,
-        call_timeout=call_timeout,
-        hedge_after=hedge_after,
-        max_concurrent_calls=max_concurrent_calls,
+        options=baseline_options("create_single()", **options),
         checkpointer=checkpointer,
         name=name,
     )

@@ -17,8 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.runnables import RunnableConfig
 
-from attention_moa_graph._calls.runner import acall_model, awith_retries
-from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY
+from attention_moa_graph._calls.policy import CallPolicy
+from attention_moa_graph._calls.runner import CallRunner
 from attention_moa_graph.evaluation.bounded import run_each
 from attention_moa_graph.evaluation.generation import Progress
 
@@ -54,7 +54,7 @@ async def run_judge(
     journal: Path,
     *,
     concurrency: int = 8,
-    timeout: float | None = 120.0,
+    policy: CallPolicy | None = None,
     progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Make the judge calls not yet in `journal`; return every row by key.
@@ -62,6 +62,7 @@ async def run_judge(
     When a call fails after its retries, no new call starts, the calls in
     flight finish and are saved, and the first error is raised.
     """
+    runner = CallRunner(policy or CallPolicy())
     rows = read_journal(journal)
     todo = [job for job in jobs if job.key not in rows]
     config: RunnableConfig = {"run_name": "judge", "metadata": {"moa_role": "judge"}}
@@ -73,16 +74,13 @@ async def run_judge(
             [(m["role"], m["content"]) for m in job.messages]
         )
         started = time.perf_counter()
-        reply = await awith_retries(
-            DEFAULT_RETRY_POLICY,
-            lambda: acall_model(
-                judge,
-                messages,  # type: ignore[arg-type]
-                config,
-                dict(job.kwargs),
-                timeout,
-            ),
+        reply = await runner.call(
+            judge,
+            messages,  # type: ignore[arg-type]
+            config,
+            dict(job.kwargs),
         )
+        assert reply is not None  # no deadline: a reply or an error
         row = job.row(reply, time.perf_counter() - started)
         # No await between write and flush: lines never interleave.
         entry = {"key": job.key, "row": row}

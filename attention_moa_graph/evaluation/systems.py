@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -17,8 +17,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from attention_moa_graph._calls.models import ModelLike, Proposer
-from attention_moa_graph._core.config import CritiqueMode
-from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY, create_attention_moa
+from attention_moa_graph._core.graph import create_attention_moa
+from attention_moa_graph._core.options import MoAOptions
+from attention_moa_graph._core.prompts import DEFAULT_PROMPTS, MoAPrompts
 from attention_moa_graph.evaluation.baselines import (
     create_moa,
     create_self_moa,
@@ -27,6 +28,26 @@ from attention_moa_graph.evaluation.baselines import (
 
 SystemKind = Literal["attention-moa", "moa", "self-moa", "single"]
 SYSTEMS: tuple[SystemKind, ...] = ("attention-moa", "moa", "self-moa", "single")
+
+
+def _uses(kind: SystemKind, name: str) -> bool:
+    """Whether a system of this kind takes the option (classic MoA: `max_layers`)."""
+    if kind == "attention-moa":
+        return True
+    if kind == "moa" and name == "max_layers":
+        return True
+    return MoAOptions.setting(name).knob.baselines
+
+
+def _json(value: Any) -> Any:
+    """An option's value as JSON: prompts by the templates that differ."""
+    if isinstance(value, MoAPrompts):
+        return {
+            f.name: getattr(value, f.name)
+            for f in fields(value)
+            if getattr(value, f.name) != getattr(DEFAULT_PROMPTS, f.name)
+        }
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,34 +61,23 @@ class SystemSpec:
         aggregator: The summary/residual agent or MoA aggregator; default: the
             first proposer's model.
         residual_model: Attention-MoA's residual agent, if not the aggregator.
-        layers: Attention-MoA's maximum layers; classic MoA's layers
-            counting the aggregator's.
         samples: Self-MoA's number of samples.
-        early_stopping, cross_attention, self_attention, residual: Attention-MoA
-            knobs (the paper's ablations switch them off).
         name: The generator name written into the official output files.
+        options: The ensemble's options. Classic MoA reads `max_layers` as
+            its layer count (the aggregator's included); the baselines refuse
+            options they have no use for.
     """
 
     kind: SystemKind
     proposers: tuple[str, ...]
     aggregator: str | None = None
     residual_model: str | None = None
-    layers: int = 3
     samples: int = 4
-    early_stopping: bool = True
-    cross_attention: bool = True
-    self_attention: bool = True
-    residual: bool = True
-    critique_deadline: float | None = None
-    stage_deadline: float | None = None
-    critique_mode: CritiqueMode = "pairwise"
     name: str = ""
-    options: dict[str, Any] = field(default_factory=dict, compare=False)
-    """Build options that leave answers alone (outside the fingerprint):
-    call_timeout, hedge_after, max_concurrent_calls, retries, min_agents."""
+    options: MoAOptions = field(default_factory=MoAOptions)
 
     def __post_init__(self) -> None:
-        """Refuse unknown kinds and empty model lists; default the name."""
+        """Refuse unknown kinds, empty model lists and options the kind lacks."""
         if self.kind not in SYSTEMS:
             raise ValueError(
                 f"unknown system {self.kind!r}; choose one of {', '.join(SYSTEMS)}."
@@ -77,31 +87,34 @@ class SystemSpec:
                 f"system {self.kind!r} needs at least one model, e.g. "
                 "-p openai:gpt-4.1-mini."
             )
-        critiquing = (
-            self.critique_deadline is not None
-            or self.stage_deadline is not None
-            or self.critique_mode != "pairwise"
-        )
-        if critiquing and self.kind != "attention-moa":
+        foreign = [n for n in self.options.changed() if not _uses(self.kind, n)]
+        if foreign:
+            flags = ", ".join(
+                MoAOptions.setting(n).knob.flag.names[-1] for n in foreign
+            )
             raise ValueError(
-                "--critique-deadline, --stage-deadline and --critique-mode apply "
-                f"to attention-moa only; {self.kind} has no critique stage."
+                f"{flags} apply to attention-moa only; {self.kind} has no use for them."
             )
         if not self.name:
             object.__setattr__(self, "name", self.kind)
 
     def describe(self) -> dict[str, Any]:
-        """The fields that decide what the system answers (JSON-ready)."""
-        described = asdict(self)
-        described.pop("options")
-        # Absent at their defaults, so runs saved before the options keep
-        # their keys.
-        for deadline in ("critique_deadline", "stage_deadline"):
-            if described[deadline] is None:
-                described.pop(deadline)
-        if described["critique_mode"] == "pairwise":
-            described.pop("critique_mode")
-        described["proposers"] = list(self.proposers)
+        """What decides the answers, and the name (JSON-ready).
+
+        Options are listed only where they differ from their defaults and
+        change answers, so that a new option leaves saved runs' keys alone.
+        """
+        described: dict[str, Any] = {
+            "kind": self.kind,
+            "proposers": list(self.proposers),
+            "aggregator": self.aggregator,
+            "residual_model": self.residual_model,
+            "samples": self.samples,
+            "name": self.name,
+        }
+        for name, value in sorted(self.options.changed().items()):
+            if MoAOptions.setting(name).knob.answers:
+                described[name] = _json(value)
         return described
 
     def fingerprint(self) -> str:
@@ -133,71 +146,41 @@ class SystemSpec:
         def model(spec: str) -> ModelLike:
             return chosen.get(spec, spec)
 
-        timeout = self.options.get("call_timeout", 120.0)
-        hedge = self.options.get("hedge_after")
-        cap = self.options.get("max_concurrent_calls")
-        retry = DEFAULT_RETRY_POLICY._replace(
-            max_attempts=self.options.get("retries", DEFAULT_RETRY_POLICY.max_attempts)
-        )
         names = _agent_names(self.proposers)
+        lineup = [
+            Proposer(n, model(s)) for n, s in zip(names, self.proposers, strict=True)
+        ]
+        changed = self.options.changed()
         if self.kind == "attention-moa":
             return create_attention_moa(
-                [
-                    Proposer(n, model(s))
-                    for n, s in zip(names, self.proposers, strict=True)
-                ],
+                lineup,
                 aggregator=model(self.aggregator_spec),
                 residual_model=model(self.residual_model)
                 if self.residual_model
                 else None,
-                max_layers=self.layers,
-                early_stopping=self.early_stopping,
-                cross_attention=self.cross_attention,
-                self_attention=self.self_attention,
-                residual=self.residual,
-                call_timeout=timeout,
-                hedge_after=hedge,
-                max_concurrent_calls=cap,
-                critique_deadline=self.critique_deadline,
-                stage_deadline=self.stage_deadline,
-                critique_mode=self.critique_mode,
-                retry_policy=retry,
-                min_agents=self.options.get("min_agents", 1),
+                options=self.options,
                 checkpointer=checkpointer,
                 name="attention_moa",
             )
         if self.kind == "moa":
+            layers = changed.pop("max_layers", self.options.max_layers)
             return create_moa(
-                [
-                    Proposer(n, model(s))
-                    for n, s in zip(names, self.proposers, strict=True)
-                ],
+                lineup,
                 aggregator=model(self.aggregator_spec),
-                layers=self.layers,
-                call_timeout=timeout,
-                hedge_after=hedge,
-                max_concurrent_calls=cap,
-                retry_policy=retry,
+                layers=layers,
                 checkpointer=checkpointer,
+                **changed,
             )
         if self.kind == "self-moa":
             return create_self_moa(
                 model(self.proposers[0]),
                 samples=self.samples,
                 aggregator=model(self.aggregator_spec),
-                call_timeout=timeout,
-                hedge_after=hedge,
-                max_concurrent_calls=cap,
-                retry_policy=retry,
                 checkpointer=checkpointer,
+                **changed,
             )
         return create_single(
-            model(self.proposers[0]),
-            call_timeout=timeout,
-            hedge_after=hedge,
-            max_concurrent_calls=cap,
-            retry_policy=retry,
-            checkpointer=checkpointer,
+            model(self.proposers[0]), checkpointer=checkpointer, **changed
         )
 
 

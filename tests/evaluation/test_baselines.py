@@ -95,8 +95,8 @@ def test_single_is_one_call_and_usage_resets_each_turn() -> None:
 
 
 def test_a_dead_proposer_is_dropped_and_a_broken_one_stops_the_run() -> None:
+    from attention_moa_graph import DEFAULT_RETRY_POLICY
     from attention_moa_graph._calls.errors import AgentsExhaustedError
-    from attention_moa_graph._core.graph import DEFAULT_RETRY_POLICY
 
     def overloaded(messages):
         raise TimeoutError("upstream overloaded")

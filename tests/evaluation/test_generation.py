@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from attention_moa_graph import MoAOptions
 from attention_moa_graph.evaluation import harness
 from attention_moa_graph.evaluation.datafiles import BenchmarkDataError
 from attention_moa_graph.evaluation.generation import (
@@ -18,14 +19,18 @@ from attention_moa_graph.evaluation.generation import (
 )
 from attention_moa_graph.evaluation.systems import SystemSpec
 from attention_moa_graph.testing import ScriptedChatModel
+from tests.helpers import prompt_text
 
 pytestmark = pytest.mark.anyio
 
 SPECS = ("fake:alpha", "fake:beta")
 
 
-def fakes(reply=None) -> dict[str, ScriptedChatModel]:
-    return {spec: ScriptedChatModel(model_name=spec[5:], reply=reply) for spec in SPECS}
+def fakes(reply=None, latency=0.0) -> dict[str, ScriptedChatModel]:
+    return {
+        spec: ScriptedChatModel(model_name=spec[5:], reply=reply, latency=latency)
+        for spec in SPECS
+    }
 
 
 def prompts(models: dict[str, ScriptedChatModel]) -> list[str]:
@@ -44,7 +49,7 @@ async def test_mt_bench_answers_in_fastchat_format_with_turn_two_seeing_turn_one
     mt_bench_data: Path, tmp_path: Path
 ) -> None:
     models = fakes()
-    system = SystemSpec("moa", SPECS, layers=2, name="moa-fake")
+    system = SystemSpec("moa", SPECS, options=MoAOptions(max_layers=2), name="moa-fake")
     path = await generate("mt-bench", mt_bench_data, tmp_path, system, models)
     assert path == tmp_path / "model_answer" / "moa-fake.jsonl"
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -102,7 +107,7 @@ async def test_alpaca_eval_outputs_keep_eval_set_order_and_fields(
 async def test_an_interrupted_run_resumes_without_repeating_a_call(
     mt_bench_data: Path, tmp_path: Path
 ) -> None:
-    system = SystemSpec("attention-moa", SPECS, layers=2)
+    system = SystemSpec("attention-moa", SPECS, options=MoAOptions(max_layers=2))
     questions = [
         json.loads(line)
         for line in (mt_bench_data / "question.jsonl").read_text().splitlines()
@@ -110,13 +115,19 @@ async def test_an_interrupted_run_resumes_without_repeating_a_call(
     poison = questions[2]["turns"][1]  # the third item's second turn
     broken = {"on": True}
 
-    def reply(messages):
+    def poisoned(messages) -> bool:
         text = "\n".join(str(m.text) for m in messages)
-        if broken["on"] and poison in text and "colleague" in text:
-            raise ValueError("bad request")  # not retried: the run stops
-        return f"reply {abs(hash(text)) % 10**9}"
+        return poison in text and "colleague" in text
 
-    first = fakes(reply)
+    def reply(messages):
+        if broken["on"] and poisoned(messages):
+            raise ValueError("bad request")  # not retried: the run stops
+        return f"reply {abs(hash(prompt_text(messages))) % 10**9}"
+
+    # The bad calls fail once the rest of their stage has answered: a call
+    # still in flight when a sibling fails is cancelled, and made again on
+    # resume, as with any provider.
+    first = fakes(reply, latency=lambda m: 0.2 if poisoned(m) else 0.0)
     with pytest.raises(Exception, match="bad request"):
         await generate("mt-bench", mt_bench_data, tmp_path, system, first, limit=4)
     done_before = set(read_records(tmp_path))
@@ -137,7 +148,7 @@ async def test_an_interrupted_run_resumes_without_repeating_a_call(
 def test_threads_are_keyed_by_system_and_full_request() -> None:
     one = SystemSpec("moa", SPECS)
     renamed = SystemSpec("moa", SPECS, name="other name")
-    deeper = SystemSpec("moa", SPECS, layers=4)
+    deeper = SystemSpec("moa", SPECS, options=MoAOptions(max_layers=4))
     request = [{"role": "user", "content": "Q"}]
     assert thread_key(one, request) == thread_key(renamed, request)
     assert thread_key(one, request) != thread_key(deeper, request)

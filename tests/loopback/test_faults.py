@@ -190,10 +190,44 @@ async def test_usage_is_counted_when_a_custom_endpoint_streams(fake_server):
     graph = create_attention_moa(
         [Proposer(n, plain(n)) for n in NAMES], aggregator=plain("agg"), max_layers=1
     )
-    events = [
-        e async for e in astream_answer(graph, QUESTION, max_layers=1, residual=True)
-    ]
+    events = [e async for e in astream_answer(graph, QUESTION)]
     result = events[-1].data
     assert all(r.stream for r in fake_server.log)  # LangGraph streamed every call
     assert all(r.include_usage for r in fake_server.log)
     assert result["usage"]["by_role"]["draft"]["output_tokens"] > 0
+
+
+def test_sync_and_async_runs_share_the_real_client_in_any_order(fake_server):
+    # langchain-openai shares one async HTTP client per endpoint in a process;
+    # used from a second event loop it fails ("bound to a different event
+    # loop", "Event loop is closed"). Every call runs on the package's loop,
+    # so invoke, ainvoke in fresh loops and streams mix freely.
+    import asyncio
+
+    from attention_moa_graph import AttentionMoAChatModel, astream_answer
+
+    graph = build(fake_server, max_layers=1)
+    first = graph.invoke(QUESTION)["final_answer"]
+    assert asyncio.run(graph.ainvoke(QUESTION))["final_answer"] == first
+    assert asyncio.run(graph.ainvoke(QUESTION))["final_answer"] == first
+
+    async def streamed() -> str:
+        events = [e async for e in astream_answer(graph, QUESTION)]
+        return "".join(e.data for e in events if e.kind == "token")
+
+    assert asyncio.run(streamed()) == first
+    model = AttentionMoAChatModel(
+        proposers=[Proposer(n, openai_model(fake_server.base_url, n)) for n in NAMES],
+        aggregator=openai_model(fake_server.base_url, "agg"),
+        max_layers=1,
+    )
+    assert "".join(c.content for c in model.stream("What causes tides?")) == first
+    assert not [r for r in fake_server.log if r.fault]
+
+
+async def test_max_tokens_is_sent_with_every_request(fake_server):
+    graph = build(fake_server, max_layers=2, max_tokens=128)
+    await graph.ainvoke(QUESTION)
+    # langchain-openai sends the cap as OpenAI's newer `max_completion_tokens`.
+    sent = {r.params.get("max_completion_tokens") for r in fake_server.log}
+    assert sent == {128} and len(fake_server.log) == 16 + 17

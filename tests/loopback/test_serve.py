@@ -23,9 +23,7 @@ def served():
         aggregator=ScriptedChatModel(model_name="agg", chunk_size=1),
         max_layers=2,
     )
-    server = ChatCompletionsServer(
-        graph, max_layers=2, residual=True, host="127.0.0.1", port=0
-    ).start()
+    server = ChatCompletionsServer(graph, host="127.0.0.1", port=0).start()
     try:
         yield server, graph
     finally:
@@ -86,7 +84,7 @@ def test_an_early_stop_is_reported_and_answered(served):
         aggregator=ScriptedChatModel(model_name="agg", reply=aggregator_stopping_at(2)),
         max_layers=3,
     )
-    server = ChatCompletionsServer(graph, max_layers=3, residual=True, port=0).start()
+    server = ChatCompletionsServer(graph, port=0).start()
     try:
         reply = client(server).chat.completions.create(
             model="attention-moa", messages=[{"role": "user", "content": "hi"}]
@@ -130,3 +128,41 @@ def test_the_serve_command_serves_the_demo_ensemble():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_call_cap_holds_across_concurrent_requests():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from attention_moa_graph import Proposer
+
+    shared = ScriptedChatModel(model_name="shared", latency=0.02)
+    graph = create_attention_moa(
+        [Proposer(n, shared) for n in ("a", "b", "c")],
+        aggregator=shared,
+        max_layers=1,
+        max_concurrent_calls=2,
+    )
+    server = ChatCompletionsServer(graph, port=0).start()
+    try:
+
+        def ask(index: int) -> str:
+            messages = [{"role": "user", "content": f"question {index}"}]
+            if index % 2:  # streamed and plain requests share the cap
+                chunks = client(server).chat.completions.create(
+                    model="attention-moa", messages=messages, stream=True
+                )
+                return "".join(c.choices[0].delta.content or "" for c in chunks)
+            reply = client(server).chat.completions.create(
+                model="attention-moa", messages=messages
+            )
+            return reply.choices[0].message.content or ""
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(ask, range(4)))
+    finally:
+        server.stop()
+    assert len(set(answers)) == 4 and all(answers)
+    # Four runs of 16 calls each, the critique stage 9 wide: without the
+    # shared cap the calls in flight would reach 9 or more.
+    assert len(shared.calls) == 4 * 16
+    assert shared.peak_in_flight == 2

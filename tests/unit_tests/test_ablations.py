@@ -186,7 +186,7 @@ async def test_context_can_choose_the_models_of_one_run(call_log):
     [
         ({"proposer_models": ["nosuchprovider:x", "demo:b"]}, "cannot resolve model"),
         ({"proposer_models": ["demo:solo"]}, "at least two proposers"),
-        ({"proposer_models": []}, "non-empty list"),
+        ({"proposer_models": []}, "list of 1 to 16"),
         ({"aggregator_model": "nosuchprovider:y"}, "aggregator_model"),
     ],
 )

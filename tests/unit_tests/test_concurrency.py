@@ -55,3 +55,60 @@ async def test_max_concurrency_caps_calls_in_flight():
     model, agents = shared(4, "cross_attention", 5)
     await build(agents).ainvoke({"messages": [("user", "hi")]}, {"max_concurrency": 5})
     assert model.peak_in_flight == 5
+
+
+def capped_graph(cap: int):
+    shared = ScriptedChatModel(model_name="shared", latency=0.01)
+    graph = create_attention_moa(
+        [Proposer(n, shared) for n in ("a", "b", "c")],
+        aggregator=shared,
+        max_layers=1,
+        max_concurrent_calls=cap,
+    )
+    return graph, shared
+
+
+def test_the_call_cap_holds_across_threads_with_their_own_event_loops():
+    import asyncio
+    import threading
+
+    graph, shared = capped_graph(2)
+    question = {"messages": [("user", "hi")]}
+    results = []
+
+    def run_async() -> None:  # each thread starts an event loop of its own
+        results.append(asyncio.run(graph.ainvoke(question)))
+
+    def run_sync() -> None:
+        results.append(graph.invoke(question))
+
+    threads = [threading.Thread(target=f) for f in (run_async, run_async, run_sync)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 3
+    assert all(r["usage"]["total"]["calls"] == 16 for r in results)
+    # Three runs, each with a 9-wide critique stage: the cap held across
+    # every thread and loop, and was reached.
+    assert shared.peak_in_flight == 2
+
+
+def test_the_sync_path_reuses_one_event_loop_for_every_run():
+    import asyncio
+
+    loops = set()
+
+    class LoopSpy(ScriptedChatModel):
+        async def _answer_later(self, messages, run_manager):
+            loops.add(id(asyncio.get_running_loop()))
+            return await super()._answer_later(messages, run_manager)
+
+    spy = LoopSpy(model_name="spy")
+    graph = create_attention_moa(
+        [Proposer(n, spy) for n in ("a", "b")], aggregator=spy, max_layers=1
+    )
+    for _ in range(3):
+        graph.invoke({"messages": [("user", "hi")]})
+    asyncio.run(graph.ainvoke({"messages": [("user", "hi")]}))
+    assert len(loops) == 1  # the package's loop: no loop per request

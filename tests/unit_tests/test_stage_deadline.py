@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from attention_moa_graph import Proposer, create_attention_moa
+from attention_moa_graph import MoAOptions, Proposer, create_attention_moa
 from attention_moa_graph.evaluation.systems import SystemSpec
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import prompt_text
@@ -123,16 +123,14 @@ async def test_too_few_drafts_in_time_are_sent_again_without_a_deadline() -> Non
 
 
 def test_evaluation_systems_carry_the_stage_deadline() -> None:
-    plain = SystemSpec(kind="attention-moa", proposers=("demo:a", "demo:b"))
-    late = SystemSpec(
-        kind="attention-moa", proposers=("demo:a", "demo:b"), stage_deadline=0.3
-    )
+    two = ("demo:a", "demo:b")
+    deadline = MoAOptions().replace(stage_deadline=0.3)
+    plain = SystemSpec(kind="attention-moa", proposers=two)
+    late = SystemSpec(kind="attention-moa", proposers=two, options=deadline)
     assert "stage_deadline" not in plain.describe()
     assert late.describe()["stage_deadline"] == 0.3
     assert plain.fingerprint() != late.fingerprint()
     with pytest.raises(ValueError, match="attention-moa only"):
-        SystemSpec(kind="moa", proposers=("demo:a",), stage_deadline=0.3)
+        SystemSpec(kind="moa", proposers=("demo:a",), options=deadline)
     with pytest.raises(ValueError, match="`stage_deadline` must be"):
-        SystemSpec(
-            kind="attention-moa", proposers=("demo:a", "demo:b"), stage_deadline=-1
-        ).build()
+        MoAOptions().replace(stage_deadline=-1)

@@ -21,8 +21,8 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from pydantic import PrivateAttr
 
-from attention_moa_graph import Proposer, create_attention_moa
-from attention_moa_graph._calls.runner import acall_model, call_model
+from attention_moa_graph import MoAOptions, Proposer, create_attention_moa
+from attention_moa_graph._calls.runner import acall_model
 from attention_moa_graph.evaluation.baselines import create_single
 from attention_moa_graph.evaluation.systems import SystemSpec
 from attention_moa_graph.testing import ScriptedChatModel
@@ -82,15 +82,10 @@ async def test_a_call_answered_before_the_hedge_delay_is_sent_once() -> None:
     assert model._started == 1
 
 
-def test_the_sync_path_hedges_too() -> None:
-    model = FirstRequestStraggles(model_name="m", slow=5.0)  # a daemon thread
-    reply = call_model(model, QUESTION, {}, {}, timeout=60, hedge_after=0.05)
-    assert reply.text.startswith("m")
-    assert model._started == 2
-    assert len(model.calls) == 1  # the blocked first thread has not answered yet
-
-
-async def test_the_graph_hedges_a_straggling_summary() -> None:
+@pytest.mark.parametrize("path", ["async", "sync"])
+async def test_the_graph_hedges_a_straggling_summary(path: str) -> None:
+    # The sync path runs the same async call on the package's loop, so there
+    # too the straggler is cancelled rather than left running in a thread.
     chair = FirstRequestStraggles(model_name="chair", slow=30.0)
     graph = create_attention_moa(
         [Proposer(n, ScriptedChatModel(model_name=n)) for n in ("a", "b")],
@@ -99,7 +94,8 @@ async def test_the_graph_hedges_a_straggling_summary() -> None:
         hedge_after=0.05,
         call_timeout=60,
     )
-    result = await graph.ainvoke({"messages": QUESTION})
+    state = {"messages": QUESTION}
+    result = await graph.ainvoke(state) if path == "async" else graph.invoke(state)
     assert result["final_answer"].startswith("chair")
     assert (chair._started, chair._cancelled) == (2, 1)
     # The usage report counts the answer used, once.
@@ -172,37 +168,30 @@ async def test_baselines_hedge_too() -> None:
 
 
 def test_evaluation_systems_carry_the_knobs() -> None:
-    plain = SystemSpec(kind="attention-moa", proposers=("demo:a", "demo:b"))
-    hedged = SystemSpec(
-        kind="attention-moa",
-        proposers=("demo:a", "demo:b"),
-        options={"hedge_after": 0.5},
-    )
-    late = SystemSpec(
-        kind="attention-moa", proposers=("demo:a", "demo:b"), critique_deadline=0.3
-    )
-    batched = SystemSpec(
-        kind="attention-moa", proposers=("demo:a", "demo:b"), critique_mode="batched"
-    )
+    def spec(kind: str = "attention-moa", **options):
+        return SystemSpec(
+            kind=kind,  # type: ignore[arg-type]
+            proposers=("demo:a", "demo:b"),
+            options=MoAOptions().replace(**options),
+        )
+
+    plain, hedged = spec(), spec(hedge_after=0.5)
+    late, batched = spec(critique_deadline=0.3), spec(critique_mode="batched")
     # Hedging leaves answers alone; a critique deadline or batching changes them.
     assert not {"critique_deadline", "critique_mode"} & set(plain.describe())
     assert plain.fingerprint() == hedged.fingerprint() != late.fingerprint()
     assert batched.fingerprint() not in (plain.fingerprint(), late.fingerprint())
     for knob in ({"critique_deadline": 0.3}, {"critique_mode": "batched"}):
         with pytest.raises(ValueError, match="attention-moa only"):
-            SystemSpec(kind="moa", proposers=("demo:a",), **knob)
-    # build() hands every knob to the factories: a bad value is their error.
-    for kind in ("attention-moa", "moa", "single"):
-        for option, value in (("hedge_after", 0), ("max_concurrent_calls", 0)):
-            spec = SystemSpec(
-                kind=kind, proposers=("demo:a", "demo:b"), options={option: value}
-            )
-            with pytest.raises(ValueError, match=f"`{option}` must be"):
-                spec.build()
-    with pytest.raises(ValueError, match="`critique_deadline` must be"):
-        SystemSpec(
-            kind="attention-moa", proposers=("demo:a", "demo:b"), critique_deadline=-1
-        ).build()
+            spec("moa", **knob)
+    # The baselines take the call policy: a hedged classic MoA is hedged.
+    moa = spec("moa", hedge_after=0.5, max_layers=2)
+    assert moa.describe() == spec("moa", max_layers=2).describe()
+    assert moa.build().invoke({"messages": QUESTION})["usage"]["total"]["calls"] == 3
+    # A bad value fails where the options are made, before any system exists.
+    for option, value in (("hedge_after", 0), ("max_concurrent_calls", 0)):
+        with pytest.raises(ValueError, match=f"`{option}` must be"):
+            spec(**{option: value})
 
 
 def shared_model_graph(cap: int | None):

@@ -70,7 +70,7 @@ async def test_context_role_temperatures_apply_after_the_global_one(call_log):
 async def test_unknown_roles_in_the_context_are_rejected_before_any_call():
     import pytest
 
-    with pytest.raises(ValueError, match="temperatures must map roles"):
+    with pytest.raises(ValueError, match="`temperatures` must map roles"):
         await build().ainvoke(
             {"messages": [("user", "hi")]}, context={"temperatures": {"critic": 0.1}}
         )

@@ -93,6 +93,7 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 fault=fault,
                 started=time.monotonic(),
                 authorization=self.headers.get("authorization", ""),
+                params={k: v for k, v in request.items() if k != "messages"},
             )
             with server._lock:
                 server.log.append(record)

@@ -55,6 +55,8 @@ class RequestRecord:
     started: float
     finished: float = 0.0
     authorization: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    """The request's other fields (`max_tokens`, `temperature`, ...)."""
 
 
 @dataclass
