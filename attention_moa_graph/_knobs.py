@@ -62,6 +62,8 @@ class Knob:
     """Whether it changes the answers (and so an evaluation system's fingerprint)."""
     baselines: bool = False
     """Whether the comparison ensembles (`create_moa`, ...) take it too."""
+    shown: str | None = None
+    """How `--help` and the README show the default, when `repr` will not do."""
 
 
 def option(
@@ -74,9 +76,10 @@ def option(
     run: RunOverride | None = None,
     answers: bool = True,
     baselines: bool = False,
+    shown: str | None = None,
 ) -> Any:
     """Declare one option of an `Options` class (a dataclass field)."""
-    knob = Knob(doc, check, flag, example, run, answers, baselines)
+    knob = Knob(doc, check, flag, example, run, answers, baselines, shown)
     return field(default=default, metadata={"knob": knob})
 
 
@@ -94,6 +97,13 @@ class Setting:
     default: Any
     group: str | None
     """The field of the root class holding it, for options of a nested group."""
+
+    @property
+    def default_text(self) -> str:
+        """The default as `--help` and the README show it."""
+        if self.knob.shown is not None:
+            return self.knob.shown
+        return "None" if self.default is None else repr(self.default)
 
 
 OptionsT = TypeVar("OptionsT", bound="Options")
@@ -196,6 +206,28 @@ class Options:
             for s in self.settings()
             if (value := self.get(s.name)) != s.default
         }
+
+
+_RUN = {None: "no", "any": "yes", "lower": "lower only", "disable": "off only"}
+
+
+def markdown_table(options: type[Options]) -> str:
+    """The options of `options` as a markdown table (the README's)."""
+    rows = [
+        "| option | default | per run | command line | what it does |",
+        "|---|---|---|---|---|",
+    ]
+    for s in options.settings():
+        flag = s.knob.flag
+        spelled = ", ".join(f"`{name}`" for name in flag.names)
+        if flag.metavar:
+            spelled = spelled[:-1] + f" {flag.metavar}`"
+        where = f"`{s.name}`" + (f" ({s.group})" if s.group else "")
+        doc = " ".join(s.knob.doc.split()).replace("|", "\\|")
+        rows.append(
+            f"| {where} | `{s.default_text}` | {_RUN[s.knob.run]} | {spelled} | {doc} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 def _unknown_message(where: str, name: str, known: Mapping[str, Setting]) -> str:

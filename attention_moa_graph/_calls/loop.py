@@ -1,32 +1,65 @@
-"""The package's own event loop, on which every model call runs.
+"""The package's own event loop, which runs the model calls of sync callers.
 
-Model calls have one implementation, and it is async. Every call, whoever
-makes it, runs on this one long-lived loop: a synchronous caller
-(`graph.invoke`, a sync chat-model call, a server's thread) hands it its
-coroutine and waits; an async caller on another loop awaits the result
-(`on_package_loop`). HTTP clients bound to the loop that first used them, and
-their connection pools, are then shared by every run instead of breaking when
-a second loop touches them (langchain-openai shares one async client per
-endpoint across the whole process). The loop runs in a daemon thread, started
-on first use and again after a fork.
+Model calls have one implementation, and it is async (`runner.CallRunner`).
+A synchronous caller (`graph.invoke`, a sync chat-model call or stream, a
+server's thread) hands its coroutine to this one long-lived loop and waits,
+instead of starting an event loop of its own per request; the call cap, the
+timers and the thread pool are then shared by every sync run. Calls an async
+caller makes stay on the caller's loop.
 
-Callbacks of a model call run on this loop's thread. LangGraph's stream
-handlers and LangSmith's tracer are thread-safe; an async callback handler
-of your own that holds objects of your event loop must be too.
+On this loop a model is called through its sync interface in a worker thread,
+never its async one: chat-model integrations share async HTTP clients
+process-wide (langchain-openai keeps one per endpoint), and such a client
+fails once a second event loop uses it. The loop runs in a daemon thread,
+started on first use and again after a fork.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
+import functools
 import os
 import queue
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import Future
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class _DaemonThreads(Executor):
+    """A daemon thread per task: a call that hangs never holds up interpreter exit.
+
+    (A `ThreadPoolExecutor` joins its threads at exit, so one call stuck on a
+    dead connection would keep the process alive until its client gives up.)
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:  # handed to the awaiting coroutine
+                future.set_exception(error)
+
+        threading.Thread(target=run, name="moa-call", daemon=True).start()
+        return future
+
+
+_THREADS = _DaemonThreads()
+
+
+async def in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run a blocking function in a daemon thread, in a copy of this context."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_THREADS, call)
 
 
 class _PackageLoop:
@@ -34,6 +67,11 @@ class _PackageLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop, if it has started."""
+        return self._loop
 
     def get(self) -> asyncio.AbstractEventLoop:
         """The loop, started on first use."""
@@ -91,15 +129,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_LOOP.reset)
 
 
-async def on_package_loop(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Await `coroutine` run on the package's loop (directly when already on it).
-
-    Cancelling the awaiting task cancels the coroutine there too.
-    """
-    loop = asyncio.get_running_loop()
-    if loop is _LOOP.get():
-        return await coroutine
-    return await asyncio.wrap_future(_LOOP.submit(coroutine))
+def on_package_loop() -> bool:
+    """Whether the running event loop is the package's own."""
+    try:
+        return asyncio.get_running_loop() is _LOOP.loop
+    except RuntimeError:
+        return False
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

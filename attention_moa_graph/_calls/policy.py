@@ -73,6 +73,7 @@ class CallPolicy(Options):
         example=DEFAULT_RETRY_POLICY._replace(max_attempts=5),
         answers=False,
         baselines=True,
+        shown="DEFAULT_RETRY_POLICY (3 attempts)",
     )
     call_timeout: float | None = option(
         120.0,

@@ -3,9 +3,10 @@
 An attempt holds a slot of the call cap, gets the time the policy allows it
 (the call timeout, cut to what a deadline leaves), may be hedged, and turns
 unparseable or empty replies into retryable errors. Failed attempts are
-retried after the policy's pauses. Every call runs on the package's event loop
-(see `loop`), for sync and async callers alike, so there is no second engine
-to keep equal by hand.
+retried after the policy's pauses. Sync callers run the same coroutine on the
+package's event loop (see `loop`), where the model is called through its sync
+interface in a worker thread, so there is no second engine to keep equal by
+hand.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from attention_moa_graph._calls.errors import (
     MalformedReplyError,
 )
 from attention_moa_graph._calls.limit import CallLimit
-from attention_moa_graph._calls.loop import on_package_loop
+from attention_moa_graph._calls.loop import in_thread, on_package_loop
 from attention_moa_graph._calls.policy import CallPolicy
 
 
@@ -66,6 +67,8 @@ async def acall_model(
     """
 
     def request() -> Awaitable[BaseMessage]:
+        if on_package_loop():  # a sync caller's call: see `loop`
+            return in_thread(model.invoke, messages, config, **params)
         return model.ainvoke(messages, config, **params)
 
     try:
@@ -129,18 +132,6 @@ class CallRunner:
         spent waiting for a slot of the cap. When the attempts run out, the
         last failure is raised.
         """
-        return await on_package_loop(
-            self._call(model, messages, config, params, deadline)
-        )
-
-    async def _call(
-        self,
-        model: BaseChatModel,
-        messages: list[AnyMessage],
-        config: RunnableConfig,
-        params: dict[str, Any],
-        deadline: float | None,
-    ) -> BaseMessage | None:
         started = time.monotonic()
         pauses = self.policy.pauses()
 

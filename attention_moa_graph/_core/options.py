@@ -161,6 +161,7 @@ class MoAOptions(Options):
         flag=Flag(("--prompts",), parse=_prompts_file, metavar="FILE"),
         example=replace(DEFAULT_PROMPTS, summary="Merge these answers.\n\n{responses}"),
         baselines=True,
+        shown="DEFAULT_PROMPTS",
     )
     temperature: float | None = option(
         None,

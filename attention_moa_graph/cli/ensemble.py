@@ -8,13 +8,11 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import RetryPolicy
 from pydantic import SecretStr
 
 from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
-from attention_moa_graph._core.prompts import MoAPrompts
 
 DEMO_PREFIX = "demo:"
 DEMO_NOTICE = (
@@ -69,14 +67,6 @@ def ensemble_options() -> argparse.ArgumentParser:
     return options
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, RetryPolicy):
-        return f"{value.max_attempts} attempts"
-    if isinstance(value, MoAPrompts):
-        return "the package's prompts"
-    return "none" if value is None else str(value)
-
-
 def add_option_flags(group: Any) -> None:
     """One flag per option of `MoAOptions`, as its knob declares it.
 
@@ -103,7 +93,7 @@ def add_option_flags(group: Any) -> None:
             metavar=flag.metavar,
             action="append" if flag.repeat else "store",
             default=argparse.SUPPRESS,
-            help=f"{text} (default: {_shown(setting.default)})",
+            help=f"{text} (default: {setting.default_text})",
         )
 
 

@@ -94,21 +94,32 @@ def test_the_call_cap_holds_across_threads_with_their_own_event_loops():
     assert shared.peak_in_flight == 2
 
 
-def test_the_sync_path_reuses_one_event_loop_for_every_run():
+def test_sync_runs_share_the_packages_one_loop_and_call_models_synchronously():
     import asyncio
+    import threading
 
-    loops = set()
+    paths = []
 
-    class LoopSpy(ScriptedChatModel):
+    class PathSpy(ScriptedChatModel):
+        def _answer_now(self, messages, run_manager):
+            paths.append("sync")
+            return super()._answer_now(messages, run_manager)
+
         async def _answer_later(self, messages, run_manager):
-            loops.add(id(asyncio.get_running_loop()))
+            paths.append("async")
             return await super()._answer_later(messages, run_manager)
 
-    spy = LoopSpy(model_name="spy")
+    spy = PathSpy(model_name="spy")
     graph = create_attention_moa(
         [Proposer(n, spy) for n in ("a", "b")], aggregator=spy, max_layers=1
     )
     for _ in range(3):
         graph.invoke({"messages": [("user", "hi")]})
+    loops = [t for t in threading.enumerate() if t.name == "attention-moa-loop"]
+    assert len(loops) == 1  # one loop for every sync run, not one per request
+    # Sync callers' calls use the models' sync interface (no async client is
+    # bound to the package's loop); async callers' stay async on their loop.
+    assert set(paths) == {"sync"} and len(paths) == 3 * 9
+    paths.clear()
     asyncio.run(graph.ainvoke({"messages": [("user", "hi")]}))
-    assert len(loops) == 1  # the package's loop: no loop per request
+    assert set(paths) == {"async"}

@@ -84,9 +84,12 @@ async def test_a_call_answered_before_the_hedge_delay_is_sent_once() -> None:
 
 @pytest.mark.parametrize("path", ["async", "sync"])
 async def test_the_graph_hedges_a_straggling_summary(path: str) -> None:
-    # The sync path runs the same async call on the package's loop, so there
-    # too the straggler is cancelled rather than left running in a thread.
-    chair = FirstRequestStraggles(model_name="chair", slow=30.0)
+    # The sync path runs the same engine on the package's loop, calling the
+    # model in worker threads: a blocked thread cannot be cancelled, so there
+    # the straggler is left to finish on its own (it is not awaited).
+    chair = FirstRequestStraggles(
+        model_name="chair", slow=30.0 if path == "async" else 3.0
+    )
     graph = create_attention_moa(
         [Proposer(n, ScriptedChatModel(model_name=n)) for n in ("a", "b")],
         aggregator=chair,
@@ -97,7 +100,8 @@ async def test_the_graph_hedges_a_straggling_summary(path: str) -> None:
     state = {"messages": QUESTION}
     result = await graph.ainvoke(state) if path == "async" else graph.invoke(state)
     assert result["final_answer"].startswith("chair")
-    assert (chair._started, chair._cancelled) == (2, 1)
+    assert chair._started == 2
+    assert chair._cancelled == (1 if path == "async" else 0)
     # The usage report counts the answer used, once.
     assert result["usage"]["by_role"]["summary"]["calls"] == 1
 
