@@ -7,13 +7,14 @@ TEST ?=
 QUESTION ?= Why is the sky blue?
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint format snapshots dev bench clean
+.PHONY: help install demo test lint format docs snapshots dev bench clean
 
 help:
 	@echo "make demo       run the ensemble on a sample question (offline demo models)"
 	@echo "make test       run the test suite (offline; notebooks included)"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make format     ruff format and fix"
+	@echo "make docs       regenerate the README's configuration table"
 	@echo "make snapshots  refresh the graph-drawing snapshots"
 	@echo "make dev        serve the graph to LangGraph Studio (langgraph dev)"
 	@echo "make bench      run the benchmarks; figures go to benchmarks/RESULTS.md"
@@ -40,6 +41,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+docs: $(STAMP)
+	$(BIN)/python -m tests.readme_table
 
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest tests/unit_tests/test_graph_structure.py --snapshot-update

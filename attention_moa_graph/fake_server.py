@@ -3,29 +3,8 @@
 `python -m attention_moa_graph.fake_server` still starts it.
 """
 
-from attention_moa_graph.testing.fake_server import (
-    FAULTS,
-    TRANSIENT_FAULTS,
-    FakeOpenAIServer,
-    RequestRecord,
-    default_reply,
-    fetch_stats,
-    lognormal_latency,
-    main,
-    server_process,
-)
-
-__all__ = [
-    "FAULTS",
-    "TRANSIENT_FAULTS",
-    "FakeOpenAIServer",
-    "RequestRecord",
-    "default_reply",
-    "fetch_stats",
-    "lognormal_latency",
-    "main",
-    "server_process",
-]
+from attention_moa_graph.testing.fake_server import *  # noqa: F403
+from attention_moa_graph.testing.fake_server import main
 
 if __name__ == "__main__":
     main()

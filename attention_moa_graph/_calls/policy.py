@@ -34,6 +34,11 @@ empty replies. A bad request, a bad key or an unknown model fails at once.
 """
 
 
+def with_attempts(count: int) -> RetryPolicy:
+    """The default retry policy with `count` attempts in all (1: no retry)."""
+    return DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, count))
+
+
 def attempts(text: str) -> RetryPolicy:
     """`--retries N`: the default policy with N attempts in all."""
     try:
@@ -45,7 +50,7 @@ def attempts(text: str) -> RetryPolicy:
             f"--retries counts attempts per call and must be a whole number >= 1, "
             f"got {text!r} (1 means no retry)"
         )
-    return DEFAULT_RETRY_POLICY._replace(max_attempts=count)
+    return with_attempts(count)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +75,7 @@ class CallPolicy(Options):
             optional=True,
         ),
         flag=Flag(("--retries",), parse=attempts, metavar="N"),
-        example=DEFAULT_RETRY_POLICY._replace(max_attempts=5),
+        example=with_attempts(5),
         answers=False,
         baselines=True,
         shown="DEFAULT_RETRY_POLICY (3 attempts)",

@@ -12,8 +12,6 @@ per target, and which critiques a late call leaves out.
 
 from __future__ import annotations
 
-from typing import Any
-
 from langgraph.types import Send
 
 from attention_moa_graph._calls.node import ModelCall, ModelNode, Update
@@ -170,7 +168,7 @@ class Batched:
 
 def critique_strategy(config: MoAConfig) -> Pairwise | Batched | None:
     """The strategy of the graph's `critique_mode`, or None with both attentions off."""
-    options: Any = config.options
+    options = config.options
     if not (options.cross_attention or options.self_attention):
         return None
     return Batched(config) if options.critique_mode == "batched" else Pairwise(config)

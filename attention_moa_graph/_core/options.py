@@ -97,7 +97,7 @@ class MoAOptions(Options):
 
     max_layers: int = option(
         3,
-        doc="Layers to run at most. A run may lower it.",
+        doc="Layers to run at most.",
         check=whole(1, MAX_LAYERS),
         flag=Flag(("-l", "--layers"), parse=int, metavar="N"),
         example=2,
@@ -113,8 +113,7 @@ class MoAOptions(Options):
     )
     cross_attention: bool = option(
         True,
-        doc="Have each agent critique every peer's draft (needs two agents). A run "
-        "may switch it off.",
+        doc="Have each agent critique every peer's draft (needs two agents).",
         check=switch,
         flag=Flag(("--no-cross-attention",), negate=True),
         example=False,
@@ -123,7 +122,7 @@ class MoAOptions(Options):
     self_attention: bool = option(
         True,
         doc="Have each agent critique its own draft. With both attentions off a "
-        "layer is plain MoA: drafts, then the summary. A run may switch it off.",
+        "layer is plain MoA: drafts, then the summary.",
         check=switch,
         flag=Flag(("--no-self-attention",), negate=True),
         example=False,
@@ -132,7 +131,7 @@ class MoAOptions(Options):
     residual: bool = option(
         True,
         doc="Call the residual agent from layer 2 on; off, the answer is the last "
-        "layer's summary. A run may switch it off.",
+        "layer's summary.",
         check=switch,
         flag=Flag(("--no-residual",), negate=True),
         example=False,

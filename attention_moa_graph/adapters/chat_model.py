@@ -35,9 +35,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from attention_moa_graph._calls.loop import iterate_sync
+from attention_moa_graph._calls.loop import iterate_sync, run_sync
 from attention_moa_graph._calls.models import ModelLike, Proposer
-from attention_moa_graph._calls.policy import DEFAULT_RETRY_POLICY
+from attention_moa_graph._calls.policy import with_attempts
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph.adapters.streaming import astream_answer
@@ -111,9 +111,7 @@ class AttentionMoAChatModel(BaseChatModel):
             chosen["call_timeout"] = timeout
         retries = values.pop("max_retries", None)
         if retries is not None:
-            chosen["retry_policy"] = DEFAULT_RETRY_POLICY._replace(
-                max_attempts=max(1, int(retries) + 1)
-            )
+            chosen["retry_policy"] = with_attempts(int(retries) + 1)
         values["options"] = MoAOptions.build(
             values.get("options"), where="AttentionMoAChatModel()", **chosen
         )
@@ -209,6 +207,19 @@ class AttentionMoAChatModel(BaseChatModel):
             },
         )
 
+    async def _result(
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        kwargs: Mapping[str, Any],
+    ) -> ChatResult:
+        result = await self._graph.ainvoke(
+            {"messages": messages},
+            self._config(run_manager),
+            context=self._run_options(kwargs),
+        )
+        return ChatResult(generations=[ChatGeneration(message=self._message(result))])
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -220,12 +231,9 @@ class AttentionMoAChatModel(BaseChatModel):
             return generate_from_stream(
                 self._stream(messages, stop, run_manager, **kwargs)
             )
-        result = self._graph.invoke(
-            {"messages": messages},
-            self._config(run_manager),
-            context=self._run_options(kwargs),
-        )
-        return ChatResult(generations=[ChatGeneration(message=self._message(result))])
+        # The graph has no checkpointer, so its async path serves sync callers
+        # too, on the package's event loop.
+        return run_sync(self._result(messages, run_manager, kwargs))
 
     async def _agenerate(
         self,
@@ -238,12 +246,7 @@ class AttentionMoAChatModel(BaseChatModel):
             return await agenerate_from_stream(
                 self._astream(messages, stop, run_manager, **kwargs)
             )
-        result = await self._graph.ainvoke(
-            {"messages": messages},
-            self._config(run_manager),
-            context=self._run_options(kwargs),
-        )
-        return ChatResult(generations=[ChatGeneration(message=self._message(result))])
+        return await self._result(messages, run_manager, kwargs)
 
     async def _chunks(
         self,

@@ -63,7 +63,7 @@ def ensemble_options() -> argparse.ArgumentParser:
         help="environment variable holding the key for --base-url "
         "(default: OPENAI_API_KEY; local servers usually need none)",
     )
-    add_option_flags(options.add_argument_group("options"))
+    add_option_flags(options.add_argument_group("ensemble options"))
     return options
 
 
@@ -83,7 +83,7 @@ def add_option_flags(group: Any) -> None:
                 action="store_const",
                 const=False,
                 default=argparse.SUPPRESS,
-                help=text,
+                help=f"switch off {setting.name} (on by default): {text}",
             )
             continue
         group.add_argument(

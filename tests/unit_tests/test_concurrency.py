@@ -57,22 +57,13 @@ async def test_max_concurrency_caps_calls_in_flight():
     assert model.peak_in_flight == 5
 
 
-def capped_graph(cap: int):
-    shared = ScriptedChatModel(model_name="shared", latency=0.01)
-    graph = create_attention_moa(
-        [Proposer(n, shared) for n in ("a", "b", "c")],
-        aggregator=shared,
-        max_layers=1,
-        max_concurrent_calls=cap,
-    )
-    return graph, shared
-
-
 def test_the_call_cap_holds_across_threads_with_their_own_event_loops():
     import asyncio
     import threading
 
-    graph, shared = capped_graph(2)
+    from tests.unit_tests.test_stragglers import shared_model_graph
+
+    graph, shared = shared_model_graph(cap=2)
     question = {"messages": [("user", "hi")]}
     results = []
 

@@ -218,3 +218,12 @@ def test_the_command_line_rejects_bad_values_before_running(capsys):
         assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--retries counts attempts" in err and "cannot use prompts" in err
+
+
+def test_the_readme_table_is_the_one_the_declarations_give():
+    from tests.readme_table import current, expected
+
+    # Refresh with `make docs` after changing an option.
+    assert current() == expected()
+    for name in NAMES:
+        assert f"| `{name}`" in current()

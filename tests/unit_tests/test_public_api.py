@@ -173,3 +173,28 @@ def test_demo_models_reach_the_resolver_through_the_provider_entry_point():
         "demo",
         "attention_moa_graph.testing.demo:demo_model",
     )
+
+
+def test_imports_run_one_way_through_the_layers():
+    import ast
+
+    package = ROOT / "attention_moa_graph"
+    # A layer may import those below it, never those above.
+    above = {
+        "_knobs": {"_calls", "_core", "adapters", "evaluation", "cli", "testing"},
+        "_calls": {"_core", "adapters", "evaluation", "cli", "testing"},
+        "_core": {"adapters", "evaluation", "cli", "testing"},
+        "adapters": {"evaluation", "cli", "testing"},
+    }
+    wrong = []
+    for layer, forbidden in above.items():
+        paths = [package / "_knobs.py"] if layer == "_knobs" else []
+        paths += list((package / layer).rglob("*.py")) if layer != "_knobs" else []
+        for path in paths:
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    parts = node.module.split(".")
+                    if parts[0] == "attention_moa_graph" and len(parts) > 1:
+                        if parts[1] in forbidden:
+                            wrong.append((path.name, node.module))
+    assert wrong == []
