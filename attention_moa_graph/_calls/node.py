@@ -35,7 +35,7 @@ class ModelCall:
     layer: int
     messages: list[AnyMessage]
     params: Mapping[str, Any] = field(default_factory=dict)
-    """Call-time model parameters (`temperature`, `max_tokens`)."""
+    """Call-time model parameters (temperature, the token cap, ...)."""
     target: str | None = None
     final: bool = False
     """Whether this call's reply is the run's answer (`moa_final` metadata)."""

@@ -69,7 +69,7 @@ def create_attention_moa(
         cache: A LangGraph node cache backend.
         name: The graph's name (the root run's name in traces).
         **keywords: Any option of `MoAOptions` or `CallPolicy` by name, e.g.
-            `max_layers=2`, `temperature=0.7`, `max_tokens=512`; the README's
+            `max_layers=2`, `temperature=0.7`, `early_stopping=False`; the README's
             configuration table lists them all.
 
     Returns:
@@ -153,6 +153,9 @@ def create_attention_moa(
             "usage": combine_reports([state["usage"], record["usage"]]),
         }
 
+    # Two entry points into one subgraph: a sync run must drive it synchronously,
+    # since its checkpoints go through the parent's saver, which may be sync only
+    # (SqliteSaver). Its model calls still share the one engine (see _calls.loop).
     def run_layer(state: MoAState, config: RunnableConfig) -> dict[str, Any]:
         inputs = open_layer(state)
         return append(state, layer_graph.invoke(inputs, layer_config(inputs, config)))

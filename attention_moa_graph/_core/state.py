@@ -202,7 +202,7 @@ class DraftTask(TypedDict):
     messages: list[AnyMessage]
     reference: str | None
     params: dict[str, Any]
-    """Call-time model parameters (temperature, max_tokens)."""
+    """Call-time model parameters: temperature, token cap (see `role_params`)."""
     model: str | None
     """The agent's model spec for this run, when the context chose one."""
     strict: bool

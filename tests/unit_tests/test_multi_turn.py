@@ -83,3 +83,23 @@ async def test_the_previous_turns_records_do_not_leak_into_the_next():
     assert len(second["layers"]) == 1
     assert '"two"' in second["final_answer"]
     assert second["usage"]["total"]["calls"] == 4 + 4 + 1
+
+
+def test_a_sync_only_saver_serves_sync_runs_through_every_layer():
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from attention_moa_graph import create_attention_moa
+
+    saver = SqliteSaver(sqlite3.connect(":memory:", check_same_thread=False))
+    graph = create_attention_moa(
+        ["demo:a", "demo:b"], aggregator="demo:c", max_layers=2, checkpointer=saver
+    )
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"messages": [("user", "hi")]}, config)
+    second = graph.invoke({"messages": [("user", "and then?")]}, config)
+    assert len(second["messages"]) == 4 and len(second["layers"]) == 2
+    # The layers' own checkpoints went through the sync saver too.
+    namespaces = {c.config["configurable"]["checkpoint_ns"] for c in saver.list(None)}
+    assert any(ns.startswith("layer:") for ns in namespaces)

@@ -56,7 +56,7 @@ class RequestRecord:
     finished: float = 0.0
     authorization: str = ""
     params: dict[str, Any] = field(default_factory=dict)
-    """The request's other fields (`max_tokens`, `temperature`, ...)."""
+    """The request's other fields (`temperature`, the token cap, ...)."""
 
 
 @dataclass
