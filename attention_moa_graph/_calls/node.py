@@ -87,12 +87,15 @@ def model_node(
     *,
     deadline: float | None = None,
     on_late: LateFn | None = None,
+    clean: Callable[[str], str] | None = None,
 ) -> ModelNode:
     """Wrap a planned model call as a node.
 
     With a `deadline` (seconds for all attempts together), a call still
     unanswered by then ends the node through `on_late`; a strict second try
-    (a task with `strict` set) must answer, so it waits without one.
+    (a task with `strict` set) must answer, so it waits without one. `clean`
+    rewrites each reply's text before it is written (a reply it empties is
+    retried as an empty reply).
     """
 
     async def arun(task: Input, config: RunnableConfig) -> Update:
@@ -105,6 +108,7 @@ def model_node(
                 call.run_config(config),
                 dict(call.params),
                 cut,
+                clean,
             )
         except Exception as error:
             return on_failure(task, call, error)

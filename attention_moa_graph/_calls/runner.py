@@ -59,11 +59,13 @@ async def acall_model(
     params: dict[str, Any],
     timeout: float | None,
     hedge_after: float | None = None,
+    clean: Callable[[str], str] | None = None,
 ) -> BaseMessage:
     """One attempt: the reply, cancelled after `timeout` seconds.
 
     With `hedge_after`, a call still unanswered after that many seconds is
-    sent a second time and the first reply wins (a hedged request).
+    sent a second time and the first reply wins (a hedged request). `clean`
+    rewrites the reply's text first; nothing left is an empty reply.
     """
 
     def request() -> Awaitable[BaseMessage]:
@@ -80,6 +82,11 @@ async def acall_model(
         raise CallTimeoutError(f"no reply within {timeout:g} s") from exc
     except Exception as exc:
         _raise_translated(exc)
+    if clean is not None:
+        text = str(reply.text)
+        cleaned = clean(text)
+        if cleaned != text:
+            reply = reply.model_copy(update={"content": cleaned})
     return _checked(reply)
 
 
@@ -125,6 +132,7 @@ class CallRunner:
         config: RunnableConfig,
         params: dict[str, Any],
         deadline: float | None = None,
+        clean: Callable[[str], str] | None = None,
     ) -> BaseMessage | None:
         """The reply, or None if `deadline` seconds passed before one arrived.
 
@@ -152,6 +160,7 @@ class CallRunner:
                             params,
                             budget,
                             self.policy.hedge_after,
+                            clean,
                         )
                     except CallTimeoutError:
                         if deadline is not None and elapsed() >= deadline:

@@ -30,6 +30,39 @@ def fence(kind: str, text: str) -> str:
     return f"<{tag}>\n{text}\n</{tag}>"
 
 
+_DIGEST = r"(?:[0-9a-f]{4,12}(?:…|\.\.\.)?|…|\.\.\.)"
+_FENCE_TAG = re.compile(
+    r"[ \t]*</?[ \t]*(?:"
+    rf"(?:conversation|question|reference|own-answer|peer-answer|candidate)-{_DIGEST}"
+    rf"|(?:answer|suggestion|round)-\d+(?:-{_DIGEST})?"
+    r"|own-answer|peer-answer|candidate"
+    r")[ \t]*>",
+    re.IGNORECASE,
+)
+
+FENCE_TAG_LONGEST = 40
+"""No fence tag a model could echo is longer; streams hold back at most this."""
+
+
+def strip_fences(text: str) -> str:
+    """A model's reply without any fence tag of the package's it echoed.
+
+    Small models copy the tags around quoted material (`</round-2-3fa9…>`)
+    into their replies; no stage's output, and so no answer, may carry one.
+    Tags only (with a digest, a number, or a name no ordinary text uses) are
+    removed, the text between them kept, and the ends stripped. A prefix of a
+    reply cleaned this way is a prefix of the whole reply cleaned, as long as
+    it ends outside a tag and not in white space (which lets streams clean).
+
+    Example:
+        >>> strip_fences("Paris. </round-2-3fa94c0d1e2b>")
+        'Paris.'
+    """
+    if "<" in text:
+        text = _FENCE_TAG.sub("", text)
+    return text.strip()
+
+
 def message_text(message: BaseMessage) -> str:
     """The text of a message, whatever shape its content has."""
     return str(message.text)

@@ -1,8 +1,9 @@
 """The model-calling nodes of a layer: draft, refine, summarize and residual.
 
 A node plans its call from its input (pure), makes it through the graph's
-`CallRunner` tagged with the `moa_*` metadata, and writes the reply under its
-agent's name. The critique nodes are in `critiques`, one strategy each.
+`CallRunner` tagged with the `moa_*` metadata, and writes the reply, without
+any fence tag it echoed, under its agent's name. The critique nodes are in
+`critiques`, one strategy each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from attention_moa_graph._core.messages import (
     build_refine_messages,
     build_residual_messages,
     build_summary_messages,
+    strip_fences,
 )
 from attention_moa_graph._core.routing import layer_answers, residual_runs
 from attention_moa_graph._core.state import DraftTask, LayerState, RefineTask
@@ -79,6 +81,7 @@ def proposer_node(
         agent_failed,
         deadline=config.options.calls.deadline(stage),
         on_late=late,
+        clean=strip_fences,
     )
 
 
@@ -169,6 +172,7 @@ def make_summarize_node(config: MoAConfig) -> ModelNode:
         lambda state, text: {"summary": text},
         config.runner,
         aggregator_failed,
+        clean=strip_fences,
     )
 
 
@@ -201,4 +205,5 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
         lambda state, text: {"residual": text},
         config.runner,
         aggregator_failed,
+        clean=strip_fences,
     )

@@ -2,10 +2,11 @@
 
 The call whose reply is the run's answer carries `moa_final` in its metadata:
 the last layer's residual synthesis, or its summary when no residual call
-follows. Its tokens are passed on as they arrive, held back only while they
-could still spell the stop signal. When the run ends any other way (an early
-stop, a stop signal at the last layer), the answer is a summary already
-written, and it comes in one piece.
+follows. Its tokens are passed on as they arrive, cleaned of fence tags as
+the stored answer is, held back only while they could still spell the stop
+signal or a fence tag, or are white space that may end the answer. When the
+run ends any other way (an early stop, a stop signal at the last layer), the
+answer is a summary already written, and it comes in one piece.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
+from attention_moa_graph._core.messages import FENCE_TAG_LONGEST, strip_fences
 from attention_moa_graph._core.stop import could_be_stop_signal
 
 
@@ -35,8 +37,21 @@ class StreamEvent:
     data: Any
 
 
+def _settled(text: str) -> str:
+    """The part of a reply so far that later tokens cannot change once cleaned.
+
+    Held back: a `<` that may open a fence tag still being written, and the
+    white space at the end (a tag after it would take it away).
+    """
+    cut = len(text)
+    opened = text.rfind("<")
+    if opened != -1 and ">" not in text[opened:] and cut - opened < FENCE_TAG_LONGEST:
+        cut = opened
+    return text[:cut].rstrip()
+
+
 class _Gate:
-    """Passes on the final call's text, minus what could still be the stop signal.
+    """Passes on the final call's cleaned text, minus what is not settled yet.
 
     A retried call streams again from its first token (a new message id); text
     already passed on is not repeated, and a retry that says something else
@@ -55,12 +70,25 @@ class _Gate:
         self.text += text
         if not self.sent and could_be_stop_signal(self.text):
             return ""
-        if self.text.startswith(self.sent):
-            out, self.sent = self.text[len(self.sent) :], self.text
+        ready = strip_fences(_settled(self.text))
+        if ready.startswith(self.sent):
+            out, self.sent = ready[len(self.sent) :], ready
             return out
-        if not self.sent.startswith(self.text):
+        if not self.sent.startswith(ready):
             self.diverged = True
         return ""
+
+    def finish(self, answer: str) -> str:
+        """The rest of the answer, once the run has its final state."""
+        if self.diverged or not answer.startswith(self.sent):
+            raise RuntimeError(
+                "the final call was retried after part of its answer had been "
+                "streamed, and the retry wrote something else; the run's "
+                "`final_answer` holds the answer. Use invoke/ainvoke to avoid "
+                "partial streams."
+            )
+        rest, self.sent = answer[len(self.sent) :], answer
+        return rest
 
 
 async def astream_answer(
@@ -109,14 +137,7 @@ async def astream_answer(
                     yield StreamEvent("token", text)
         elif mode == "values" and not namespace and isinstance(data, dict):
             result = data
-    answer = str(result.get("final_answer", ""))
-    if not gate.sent:
-        if answer:
-            yield StreamEvent("token", answer)
-    elif gate.diverged or gate.sent != answer:
-        raise RuntimeError(
-            "the final call was retried after part of its answer had been streamed, "
-            "and the retry wrote something else; the run's `final_answer` holds "
-            "the answer. Use invoke/ainvoke to avoid partial streams."
-        )
+    rest = gate.finish(str(result.get("final_answer", "")))
+    if rest:
+        yield StreamEvent("token", rest)
     yield StreamEvent("result", result)

@@ -15,6 +15,7 @@ import re
 import pytest
 
 from attention_moa_graph import STOP_SIGNAL, Proposer, create_attention_moa
+from attention_moa_graph._core.messages import strip_fences
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import is_residual_prompt, prompt_text
 
@@ -88,7 +89,10 @@ async def test_adversarial_output_neither_stops_the_loop_nor_escapes_its_fence(a
         for model in (*[p.model for p in honest], attacker, aggregator)
         for call in model.calls
     ]
-    carrying = [p for p in prompts if attack.strip() and attack in p]
+    # Stage outputs lose any fence tag they carry (see strip_fences); the
+    # rest of the attack is passed on, fenced.
+    delivered = strip_fences(attack)
+    carrying = [p for p in prompts if delivered and delivered in p]
     assert carrying, "the attack reached other agents' prompts"
     for prompt in prompts:
         outside, blocks = split_fences(prompt)
@@ -97,5 +101,5 @@ async def test_adversarial_output_neither_stops_the_loop_nor_escapes_its_fence(a
         # Outside the fences there is only template text: at most the residual
         # prompt's own mention of the signal, never the attack.
         assert outside.count(STOP_SIGNAL) <= 1
-        if attack.strip() != STOP_SIGNAL:
-            assert attack.strip() not in outside
+        if delivered != STOP_SIGNAL:
+            assert delivered not in outside

@@ -124,3 +124,32 @@ def test_a_callers_system_message_is_kept_first():
     assert len(messages) == 2
     assert messages[0].text.startswith("House rules.\n\n")
     assert fence("candidate", "A") in messages[0].text
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ("Paris. </round-2-3fa94c0d1e2b>", "Paris."),
+        ("<candidate-0123456789ab>\nText.\n</candidate-0123456789ab>", "Text."),
+        ("See </round-2-…> here", "See here"),
+        ("a </suggestion-3> b", "a b"),
+        ("  plain text  ", "plain text"),
+        # Ordinary markup, and tags without the package's marks, stay.
+        ("if a < b and b > c", "if a < b and b > c"),
+        ("<question>What?</question>", "<question>What?</question>"),
+    ],
+)
+def test_fence_tags_are_stripped_and_other_markup_kept(reply, kept):
+    from attention_moa_graph._core.messages import strip_fences
+
+    assert strip_fences(reply) == kept
+
+
+def test_a_cleaned_prefix_is_a_prefix_of_the_cleaned_whole():
+    from attention_moa_graph._core.messages import strip_fences
+    from attention_moa_graph.adapters.streaming import _settled
+
+    whole = "Tides come from the moon </round-2-3fa94c0d1e2b>\n\nand the sun < x."
+    for cut in range(len(whole) + 1):
+        prefix = strip_fences(_settled(whole[:cut]))
+        assert strip_fences(whole).startswith(prefix), whole[:cut]
