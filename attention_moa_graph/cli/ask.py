@@ -61,17 +61,18 @@ def _describe(event: dict[str, Any]) -> str | None:
     return None
 
 
-async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, out: Console, log: Console) -> dict[str, Any]:
     proposers, aggregator, demo = agents_from(args)
     if demo and not args.json:
-        console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+        log.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
     async with _checkpointer(args) as checkpointer:
-        return await _stream(args, console, proposers, aggregator, checkpointer)
+        return await _stream(args, out, log, proposers, aggregator, checkpointer)
 
 
 async def _stream(
     args: argparse.Namespace,
-    console: Console,
+    out: Console,
+    log: Console,
     proposers: list[Proposer],
     aggregator: ModelLike,
     checkpointer: Any,
@@ -87,10 +88,13 @@ async def _stream(
         None if args.resume else MoAInput(messages=[HumanMessage(args.question)])
     )
     result: dict[str, Any] = {}
-    status = None if args.json else console.status("working...")
+    status = None if args.json else log.status("working...")
     if status:
         status.start()
+    # Progress goes to stderr, the answer alone to stdout; progress that comes
+    # while the answer streams waits for its end, so the two never interleave.
     answering = False
+    deferred: list[str] = []
     try:
         async for event in astream_answer(graph, payload, config):
             if event.kind == "result":
@@ -99,26 +103,30 @@ async def _stream(
                 continue
             elif event.kind == "progress":
                 line = _describe(event.data)
-                if line:
-                    console.print(line)
+                if line and answering:
+                    deferred.append(line)
+                elif line:
+                    log.print(line)
             else:
                 if not answering:
                     answering = True
                     if status:
                         status.stop()
-                    console.print("[bold]answer[/bold]")
-                console.out(event.data, end="", highlight=False)
+                    log.print("[bold]answer[/bold]")
+                out.out(event.data, end="", highlight=False)
     finally:
         if status:
             status.stop()
     if answering:
-        console.out("")
+        out.out("")
+    for line in deferred:
+        log.print(line)
     return result
 
 
 def run_ask(args: argparse.Namespace) -> int:
     """Answer one question; returns the exit status."""
-    console = Console(stderr=False, highlight=False)
+    out = Console(stderr=False, highlight=False)
     errors = Console(stderr=True, highlight=False)
     if args.resume and (args.question or not args.thread or args.no_db):
         errors.print(
@@ -131,7 +139,7 @@ def run_ask(args: argparse.Namespace) -> int:
         return 2
     args.thread = args.thread or uuid.uuid4().hex[:12]
     try:
-        result = asyncio.run(_run(args, console))
+        result = asyncio.run(_run(args, out, errors))
     except (MoAInputError, ValueError) as exc:
         errors.print(f"[red]error:[/red] {exc}")
         return 2
@@ -160,7 +168,7 @@ def run_ask(args: argparse.Namespace) -> int:
         else "ran every layer"
     )
     layers = len(result["layers"])
-    console.print(
+    errors.print(
         f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "
         f"{total['calls']} model calls, {total['total_tokens']} tokens; "
         f"thread {args.thread}"

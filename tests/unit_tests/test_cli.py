@@ -13,14 +13,17 @@ from attention_moa_graph.cli import main
 
 def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
     assert main(["ask", "Why is the sky blue?"]) == 0
-    out = capsys.readouterr().out
-    assert "offline demo models" in out and "openai:gpt-4.1-mini" in out
+    captured = capsys.readouterr()
+    # Progress, notices and the closing line go to stderr; stdout is the answer.
+    err = captured.err
+    assert "offline demo models" in err and "openai:gpt-4.1-mini" in err
     for layer in (1, 2, 3):
-        assert f"layer {layer}" in out
-    assert "critiques: 9 done" in out
-    assert "residual agent: stop" in out
-    assert "Chair's summary of 3 answers" in out
-    assert "3 layers (stopped early by the residual agent), 50 model calls" in out
+        assert f"layer {layer}" in err
+    assert "critiques: 9 done" in err
+    assert "residual agent: stop" in err
+    assert "3 layers (stopped early by the residual agent), 50 model calls" in err
+    assert captured.out.startswith("[demo] Chair's summary of 3 answers")
+    assert captured.out.count("\n") == 1 and "layer" not in captured.out
 
 
 def test_ask_json_returns_the_layer_records(capsys):
@@ -79,7 +82,10 @@ def test_the_installed_command_runs():
         env={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
     )
     assert done.returncode == 0, done.stderr
-    assert "1 layer (ran every layer), 16 model calls" in done.stdout
+    assert "1 layer (ran every layer), 16 model calls" in done.stderr
+    assert (
+        done.stdout.startswith("[demo] Chair's summary") and "calls" not in done.stdout
+    )
 
 
 def test_runs_are_saved_and_a_thread_continues_the_conversation(capsys, tmp_path):
