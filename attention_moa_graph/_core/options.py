@@ -41,6 +41,7 @@ MAX_AGENTS = 16
 CritiqueMode = Literal["pairwise", "batched"]
 
 _temperature = number(0.0, 2.0)
+_token_cap = whole(1)
 
 
 def _role_temperatures(value: Any, name: str) -> dict[str, float] | None:
@@ -60,15 +61,30 @@ def _role_temperatures(value: Any, name: str) -> dict[str, float] | None:
     return {role: _temperature(t, f"{name}[{role!r}]") for role, t in value.items()}
 
 
-def _role_temperature(text: str) -> tuple[str, float]:
-    """`--role-temperature ROLE=T`."""
-    try:
-        role, value = pairs(text)
-        return role, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ROLE=TEMPERATURE such as summary=0.2, got {text!r}"
-        ) from None
+def _role_caps(value: Any, name: str) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) - set(ROLES):
+        raise ValueError(
+            f"`{name}` must map roles ({', '.join(ROLES)}) to token counts, e.g. "
+            f"{{'cross_attention': 80}}; got {value!r}."
+        )
+    return {role: _token_cap(n, f"{name}[{role!r}]") for role, n in value.items()}
+
+
+def _role_value(kind: type, example: str) -> Any:
+    """`--role-... ROLE=VALUE`, the value converted to `kind`."""
+
+    def parse(text: str) -> tuple[str, Any]:
+        try:
+            role, value = pairs(text)
+            return role, kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected ROLE=VALUE such as {example}, got {text!r}"
+            ) from None
+
+    return parse
 
 
 def _prompts_file(text: str) -> MoAPrompts:
@@ -179,11 +195,26 @@ class MoAOptions(Options):
         check=_role_temperatures,
         flag=Flag(
             ("--role-temperature",),
-            parse=_role_temperature,
+            parse=_role_value(float, "summary=0.2"),
             metavar="ROLE=T",
             repeat=dict,
         ),
         example={"summary": 0.0},
+        run="any",
+    )
+    role_max_tokens: Mapping[Role, int] | None = option(
+        None,
+        doc="Per-role caps on the tokens of each call (same roles as "
+        "`temperatures`), applied after `max_tokens`; e.g. shorter critiques. "
+        "Batched critiques use `max_tokens`.",
+        check=_role_caps,
+        flag=Flag(
+            ("--role-max-tokens",),
+            parse=_role_value(int, "cross_attention=80"),
+            metavar="ROLE=N",
+            repeat=dict,
+        ),
+        example={"cross_attention": 80},
         run="any",
     )
     min_agents: int = option(
@@ -223,12 +254,17 @@ def role_params(options: MoAOptions, context: Mapping[str, Any]) -> dict[str, An
     if "cross_attention" in temperatures:
         temperatures["critique"] = temperatures["cross_attention"]
     max_tokens = context.get("max_tokens") or options.calls.max_tokens
+    caps = {
+        **(options.role_max_tokens or {}),
+        **(context.get("role_max_tokens") or {}),
+    }
     params: dict[str, Any] = {}
     for role in (*ROLES, "critique"):
         chosen: dict[str, Any] = {}
         if role in temperatures:
             chosen["temperature"] = temperatures[role]
-        if max_tokens is not None:
-            chosen["max_tokens"] = max_tokens
+        cap = caps.get(role, max_tokens)
+        if cap is not None:
+            chosen["max_tokens"] = cap
         params[role] = chosen
     return params

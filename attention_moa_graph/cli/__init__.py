@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from attention_moa_graph.cli.ask import run_ask
 from attention_moa_graph.cli.ensemble import ensemble_options
 from attention_moa_graph.cli.evaluate import add_eval_parser, run_eval
+from attention_moa_graph.cli.local import run_local
 from attention_moa_graph.cli.serve import run_serve
 
 
@@ -78,6 +79,24 @@ def _parser() -> argparse.ArgumentParser:
         help="the model id clients see (default: attention-moa)",
     )
     add_eval_parser(commands)
+    local = commands.add_parser(
+        "local",
+        help="install or check the local model runtime (llama.cpp and SmolLM2)",
+        description="Install the local runtime: the SmolLM2-135M-Instruct model and a "
+        "llama.cpp server that runs on this machine (the prebuilt one where the CPU "
+        "allows, else built here). Then `ask` and `serve` use it when no -p is given.",
+    )
+    steps = local.add_subparsers(dest="step", required=True)
+    install = steps.add_parser("install", help="install the model and the server")
+    install.add_argument(
+        "--build",
+        action="store_true",
+        help="build llama-server here even where the prebuilt one runs",
+    )
+    install.add_argument(
+        "--force", action="store_true", help="replace a working installation"
+    )
+    steps.add_parser("status", help="say what is installed")
     return parser
 
 
@@ -90,4 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_serve(args)
     if args.command == "eval":
         return run_eval(args)
+    if args.command == "local":
+        return run_local(args)
     return 2  # pragma: no cover - argparse rejects unknown commands

@@ -15,12 +15,12 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 from rich.console import Console
+from rich.markup import escape
 
 from attention_moa_graph._calls.errors import MoAError, MoAInputError
-from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._core.state import MoAInput
 from attention_moa_graph.adapters.streaming import astream_answer
-from attention_moa_graph.cli.ensemble import DEMO_NOTICE, agents_from, build_graph
+from attention_moa_graph.cli.ensemble import Lineup, build_graph, lineup_from
 
 _STAGE_NAMES = {"draft": "drafts", "critique": "critiques", "refine": "refinements"}
 
@@ -62,22 +62,21 @@ def _describe(event: dict[str, Any]) -> str | None:
 
 
 async def _run(args: argparse.Namespace, out: Console, log: Console) -> dict[str, Any]:
-    proposers, aggregator, demo = agents_from(args)
-    if demo and not args.json:
-        log.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    lineup = lineup_from(args)
+    if lineup.notice and not args.json:
+        log.print(f"[cyan]{escape(lineup.notice)}[/cyan]")
     async with _checkpointer(args) as checkpointer:
-        return await _stream(args, out, log, proposers, aggregator, checkpointer)
+        return await _stream(args, out, log, lineup, checkpointer)
 
 
 async def _stream(
     args: argparse.Namespace,
     out: Console,
     log: Console,
-    proposers: list[Proposer],
-    aggregator: ModelLike,
+    lineup: Lineup,
     checkpointer: Any,
 ) -> dict[str, Any]:
-    graph = build_graph(args, proposers, aggregator, checkpointer)
+    graph = build_graph(args, lineup, checkpointer)
     config: RunnableConfig = {"configurable": {"thread_id": args.thread}}
     if args.resume and not (await graph.aget_state(config)).next:
         raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -17,12 +18,35 @@ from attention_moa_graph._core.options import MoAOptions
 DEMO_PREFIX = "demo:"
 DEMO_NOTICE = (
     "Using offline demo models: their replies only trace the ensemble's steps. "
-    "For real answers pass models such as --proposer openai:gpt-4.1-mini (needs "
-    "OPENAI_API_KEY), or any OpenAI-compatible server (vLLM, Ollama) with "
-    "--base-url http://127.0.0.1:8000/v1."
+    "For real answers run `attention-moa local install` once (a local model), "
+    "or pass models such as --proposer openai:gpt-4.1-mini (needs OPENAI_API_KEY), "
+    "or any OpenAI-compatible server with --base-url http://127.0.0.1:8000/v1."
 )
-DEFAULT_DEMO_PROPOSERS = ("demo:alpha", "demo:beta", "demo:gamma")
-DEFAULT_DEMO_AGGREGATOR = "demo:chair"
+DEMO_LINEUP = (("demo:alpha", "demo:beta", "demo:gamma"), "demo:chair")
+LOCAL_LINEUP = (
+    ("local:smollm2@1", "local:smollm2@2", "local:smollm2@3"),
+    "local:smollm2@0",
+)
+LOCAL_DEFAULTS: dict[str, Any] = {
+    "max_layers": 2,
+    "max_tokens": 120,
+    "role_max_tokens": {"cross_attention": 60, "self_attention": 60},
+    "temperature": 0.2,
+}
+"""The default local lineup's settings, unless flags say otherwise: a tiny model
+stays on topic at a low temperature, and short critiques keep a run near half
+a minute on 2 cores."""
+
+
+@dataclass(frozen=True)
+class Lineup:
+    """The models a command runs, and what to tell the user about them."""
+
+    proposers: list[Proposer]
+    aggregator: ModelLike
+    notice: str | None
+    defaults: dict[str, Any]
+    """Options this lineup runs with unless the command line sets them."""
 
 
 def ensemble_options() -> argparse.ArgumentParser:
@@ -40,17 +64,22 @@ def ensemble_options() -> argparse.ArgumentParser:
         default=[],
         metavar="MODEL",
         help="a proposer as 'provider:model' or 'name=provider:model'; repeat for "
-        "each agent (default: three demo models)",
+        "each agent (default: three agents of the local model once installed, "
+        "else three demo models)",
     )
     group.add_argument(
         "-a",
         "--aggregator",
         metavar="MODEL",
-        help="the summary and residual agent (default: the first proposer's model, "
-        "or a demo model)",
+        help="the summary and residual agent (default: the first proposer's model)",
     )
     group.add_argument(
         "--residual-model", metavar="MODEL", help="a different residual agent"
+    )
+    group.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the offline scripted demo models (no -p given)",
     )
     group.add_argument(
         "--base-url",
@@ -140,44 +169,73 @@ def model_from(spec: str, args: argparse.Namespace) -> ModelLike:
     return spec
 
 
-def agents_from(args: argparse.Namespace) -> tuple[list[Proposer], ModelLike, bool]:
-    """The proposers, the aggregator, and whether demo models are in use."""
-    specs = list(args.proposer) or list(DEFAULT_DEMO_PROPOSERS)
-    proposers: list[Proposer] = []
+def _named(spec: str, index: int) -> str:
+    prefix, _, rest = spec.partition(":")
+    if prefix in ("demo", "local") and rest:
+        return rest.replace("@", "-")
+    return f"proposer_{index}"
+
+
+def _lineup(specs: list[str], aggregator: str, args: argparse.Namespace) -> Lineup:
+    proposers = []
     for index, value in enumerate(specs):
         name, spec = _split_named(value)
-        if name is None:
-            name = (
-                spec[len(DEMO_PREFIX) :]
-                if spec.startswith(DEMO_PREFIX)
-                else f"proposer_{index}"
+        proposers.append(Proposer(name or _named(spec, index), model_from(spec, args)))
+    return Lineup(proposers, model_from(aggregator, args), None, {})
+
+
+def lineup_from(args: argparse.Namespace) -> Lineup:
+    """The models the command line names, else the local model, else the demo.
+
+    Without `-p` the ensemble runs three agents of the local model when its
+    runtime is installed (`attention-moa local install`), and the scripted
+    demo models when it is not or with `--demo`, saying why.
+    """
+    if args.proposer:
+        specs = list(args.proposer)
+        aggregator = args.aggregator or _split_named(specs[0])[1]
+        return _lineup(specs, aggregator, args)
+    reason = None
+    if not args.demo:
+        from attention_moa_graph.local import LocalRuntimeError, installed_runtime
+
+        try:
+            installed_runtime()
+        except LocalRuntimeError as exc:
+            reason = str(exc)
+        else:
+            agents, chair = LOCAL_LINEUP
+            lineup = _lineup(list(agents), args.aggregator or chair, args)
+            chosen = {**LOCAL_DEFAULTS, **options_from(args).changed()}
+            notice = (
+                f"Using {len(agents)} agents of the local model SmolLM2-135M-Instruct "
+                f"(at most {chosen['max_layers']} layers and {chosen['max_tokens']} "
+                "tokens per call; a tiny model, so expect plain answers). Pass -p "
+                "MODEL for others, or --demo for the scripted demo."
             )
-        proposers.append(Proposer(name=name, model=model_from(spec, args)))
-    aggregator_spec = args.aggregator or (
-        _split_named(specs[0])[1] if args.proposer else DEFAULT_DEMO_AGGREGATOR
-    )
-    every_spec = [_split_named(s)[1] for s in specs] + [aggregator_spec]
-    if args.residual_model:
-        every_spec.append(args.residual_model)
-    demo = any(s.startswith(DEMO_PREFIX) for s in every_spec)
-    return proposers, model_from(aggregator_spec, args), demo
+            return replace(lineup, notice=notice, defaults=dict(LOCAL_DEFAULTS))
+    agents, chair = DEMO_LINEUP
+    lineup = _lineup(list(agents), args.aggregator or chair, args)
+    notice = DEMO_NOTICE if reason is None else f"{reason} {DEMO_NOTICE}"
+    return replace(lineup, notice=notice)
 
 
 def build_graph(
     args: argparse.Namespace,
-    proposers: list[Proposer],
-    aggregator: ModelLike,
+    lineup: Lineup,
     checkpointer: Any = None,
     name: str = "attention_moa",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The graph the ensemble options describe."""
     return create_attention_moa(
-        proposers,
-        aggregator=aggregator,
+        lineup.proposers,
+        aggregator=lineup.aggregator,
         residual_model=model_from(args.residual_model, args)
         if args.residual_model
         else None,
-        options=options_from(args),
+        options=MoAOptions.build(**lineup.defaults).replace(
+            **options_from(args).changed()
+        ),
         checkpointer=checkpointer,
         name=name,
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 
-from attention_moa_graph.cli.ensemble import DEMO_NOTICE, agents_from, build_graph
+from attention_moa_graph.cli.ensemble import build_graph, lineup_from
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -15,8 +16,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     try:
-        proposers, aggregator, demo = agents_from(args)
-        graph = build_graph(args, proposers, aggregator, name=args.model_name)
+        lineup = lineup_from(args)
+        graph = build_graph(args, lineup, name=args.model_name)
         server = ChatCompletionsServer(
             graph,
             model_name=args.model_name,
@@ -26,8 +27,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         return 2
-    if demo:
-        console.print(f"[cyan]{DEMO_NOTICE}[/cyan]")
+    if lineup.notice:
+        console.print(f"[cyan]{escape(lineup.notice)}[/cyan]")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(
             f"[yellow]Listening on {args.host}: the endpoint has no authentication."

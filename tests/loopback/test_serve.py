@@ -103,6 +103,7 @@ def test_the_serve_command_serves_the_demo_ensemble():
             "-m",
             "attention_moa_graph.cli",
             "serve",
+            "--demo",
             "--port",
             "0",
             "-l",

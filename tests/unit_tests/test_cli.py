@@ -12,7 +12,7 @@ from attention_moa_graph.cli import main
 
 
 def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
-    assert main(["ask", "Why is the sky blue?"]) == 0
+    assert main(["ask", "--demo", "Why is the sky blue?"]) == 0
     captured = capsys.readouterr()
     # Progress, notices and the closing line go to stderr; stdout is the answer.
     err = captured.err
@@ -27,7 +27,10 @@ def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
 
 
 def test_ask_json_returns_the_layer_records(capsys):
-    assert main(["ask", "hello", "--json", "-l", "2", "--no-self-attention"]) == 0
+    assert (
+        main(["ask", "--demo", "hello", "--json", "-l", "2", "--no-self-attention"])
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["stop_reason"] == "max_layers"
     assert [r["layer"] for r in payload["layers"]] == [1, 2]
@@ -37,7 +40,8 @@ def test_ask_json_returns_the_layer_records(capsys):
 
 
 def test_ask_forwards_the_critique_and_straggler_options(capsys):
-    argv = ["ask", "hello", "--json", "-l", "1", "--critique-mode", "batched"]
+    argv = ["ask", "--demo", "hello", "--json", "-l", "1"]
+    argv += ["--critique-mode", "batched"]
     argv += ["--critique-deadline", "30", "--hedge-after", "30"]
     assert main([*argv, "--max-concurrent-calls", "2"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -52,7 +56,7 @@ def test_ask_forwards_the_critique_and_straggler_options(capsys):
         ("--critique-deadline", "-1", "critique_deadline"),
         ("--stage-deadline", "-1", "stage_deadline"),
     ):
-        assert main(["ask", "q", option, value]) == 2
+        assert main(["ask", "--demo", "q", option, value]) == 2
         assert f"`{knob}` must be" in capsys.readouterr().err
 
 
@@ -75,7 +79,7 @@ def test_the_installed_command_runs():
     exe = shutil.which("attention-moa", path=os.path.dirname(sys.executable))
     assert exe, "the console script is installed with the package"
     done = subprocess.run(
-        [exe, "ask", "What is MoA?", "--layers", "1"],
+        [exe, "ask", "--demo", "What is MoA?", "--layers", "1"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -90,13 +94,14 @@ def test_the_installed_command_runs():
 
 def test_runs_are_saved_and_a_thread_continues_the_conversation(capsys, tmp_path):
     db = tmp_path / "threads.sqlite"
-    assert main(["ask", "first?", "--json", "-l", "1", "--db", str(db)]) == 0
+    assert main(["ask", "--demo", "first?", "--json", "-l", "1", "--db", str(db)]) == 0
     first = json.loads(capsys.readouterr().out)
     assert db.exists()
     assert (
         main(
             [
                 "ask",
+                "--demo",
                 "second?",
                 "--json",
                 "-l",
@@ -121,3 +126,16 @@ def test_resume_needs_a_thread_and_no_question(capsys):
     assert "give a question" in capsys.readouterr().err
     assert main(["ask", "--resume", "--thread", "nothing-here"]) == 2
     assert "no interrupted run to resume" in capsys.readouterr().err
+
+
+def test_without_models_or_runtime_ask_says_why_and_uses_the_demo(
+    capsys, monkeypatch, tmp_path
+):
+    import sys
+
+    # An environment where `attention-moa local install` never ran.
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    assert main(["ask", "hi", "-l", "1"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "local model runtime is not installed" in err
+    assert "attention-moa local install" in err and "offline demo models" in err

@@ -119,6 +119,8 @@ def run_value(settings: dict, name: str) -> Any:
         return {"summary": settings["params"]["summary"]["temperature"]}
     if name == "max_tokens":
         return settings["params"]["draft"]["max_tokens"]
+    if name == "role_max_tokens":
+        return {"cross_attention": settings["params"]["cross_attention"]["max_tokens"]}
     return settings[name]
 
 

@@ -133,6 +133,7 @@ def test_a_callers_system_message_is_kept_first():
         ("<candidate-0123456789ab>\nText.\n</candidate-0123456789ab>", "Text."),
         ("See </round-2-…> here", "See here"),
         ("a </suggestion-3> b", "a b"),
+        ("Paris.\n</reserve-4d8059a0f26>\nDone.", "Paris.\n\nDone."),
         ("  plain text  ", "plain text"),
         # Ordinary markup, and tags without the package's marks, stay.
         ("if a < b and b > c", "if a < b and b > c"),

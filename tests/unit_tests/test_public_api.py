@@ -165,14 +165,16 @@ def test_production_code_never_imports_the_test_doubles():
     assert importers == {"fake_server.py"}
 
 
-def test_demo_models_reach_the_resolver_through_the_provider_entry_point():
+def test_demo_and_local_models_reach_the_resolver_through_entry_points():
     from importlib.metadata import entry_points
 
-    (entry,) = [e for e in entry_points(group="attention_moa_graph.providers")]
-    assert (entry.name, entry.value) == (
-        "demo",
-        "attention_moa_graph.testing.demo:demo_model",
-    )
+    found = {
+        e.name: e.value for e in entry_points(group="attention_moa_graph.providers")
+    }
+    assert found == {
+        "demo": "attention_moa_graph.testing.demo:demo_model",
+        "local": "attention_moa_graph.local:local_model",
+    }
 
 
 def test_imports_run_one_way_through_the_layers():
@@ -182,9 +184,10 @@ def test_imports_run_one_way_through_the_layers():
     # A layer may import those below it, never those above.
     above = {
         "_knobs": {"_calls", "_core", "adapters", "evaluation", "cli", "testing"},
-        "_calls": {"_core", "adapters", "evaluation", "cli", "testing"},
-        "_core": {"adapters", "evaluation", "cli", "testing"},
-        "adapters": {"evaluation", "cli", "testing"},
+        "_calls": {"_core", "adapters", "evaluation", "cli", "testing", "local"},
+        "_core": {"adapters", "evaluation", "cli", "testing", "local"},
+        "adapters": {"evaluation", "cli", "testing", "local"},
+        "local": {"_core", "adapters", "evaluation", "cli", "testing"},
     }
     wrong = []
     for layer, forbidden in above.items():

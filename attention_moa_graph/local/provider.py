@@ -1,0 +1,76 @@
+"""The `local:` provider: chat models served by the package's own llama-server.
+
+`"local:smollm2"` is the bundled SmolLM2-135M-Instruct; `"local:smollm2@3"`
+the same model sampling with seed 3, so several agents of one model still
+answer differently. `"local:/path/to/model.gguf"` serves another GGUF file.
+Every local agent of a process shares one server (see `server`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
+
+from attention_moa_graph.local.runtime import (
+    INSTALL_COMMAND,
+    LocalRuntimeError,
+    installed_runtime,
+)
+from attention_moa_graph.local.server import ServerSettings, shared_server
+
+DEFAULT_NAME = "smollm2"
+REPEAT_PENALTY = 1.15
+"""Tiny models loop on phrases; a mild penalty on repeats reads better."""
+
+
+def parse_name(name: str) -> tuple[str, int | None]:
+    """`smollm2@3` -> (`smollm2`, 3); a name without `@` has no fixed seed.
+
+    Raises:
+        ValueError: If the seed is not a whole number.
+    """
+    model, sep, seed = name.rpartition("@") if "@" in name else (name, "", "")
+    if not sep:
+        return name, None
+    if not seed.isdigit():
+        raise ValueError(
+            f"local model {name!r}: the part after '@' is a seed, a whole number "
+            "such as local:smollm2@3."
+        )
+    return model, int(seed)
+
+
+def local_model(name: str) -> BaseChatModel:
+    """A chat model answered by the shared local server.
+
+    Raises:
+        LocalRuntimeError: If the runtime is not installed or cannot start.
+    """
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:
+        raise LocalRuntimeError(
+            "local models are served over the OpenAI protocol and need "
+            "langchain-openai: pip install 'attention-moa-graph[local]', then "
+            f"`{INSTALL_COMMAND}`."
+        ) from exc
+    model, seed = parse_name(name)
+    runtime = installed_runtime()
+    path = Path(runtime.model) if model == DEFAULT_NAME else Path(model)
+    if not path.is_file():
+        raise LocalRuntimeError(
+            f"local model {model!r} is neither {DEFAULT_NAME!r} nor a GGUF file "
+            f"that exists; give a path, e.g. local:/models/qwen2.5-1.5b.gguf."
+        )
+    server = shared_server(runtime, path, ServerSettings())
+    return ChatOpenAI(
+        model=path.stem,
+        base_url=server.base_url,
+        api_key=SecretStr(server.api_key),
+        seed=seed,
+        extra_body={"repeat_penalty": REPEAT_PENALTY},
+        stream_usage=True,
+        max_retries=0,
+    )
