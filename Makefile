@@ -58,7 +58,7 @@ snapshots: $(STAMP)
 dev: $(STAMP)
 	LANGGRAPH_CLI_NO_ANALYTICS=1 $(BIN)/langgraph dev --no-browser
 
-bench: $(STAMP)
+bench: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m benchmarks.critical_path
 	$(BIN)/python -m benchmarks.overhead
 	$(BIN)/python -m benchmarks.growth
@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput
 	$(BIN)/python -m benchmarks.first_token
 	$(BIN)/python -m benchmarks.cost
+	$(BIN)/python -m benchmarks.stop_decision
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

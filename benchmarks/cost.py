@@ -62,7 +62,7 @@ def sectioned(name: str):
 
 
 def converging(name: str):
-    """Agents agree from layer 2 on; the residual stops on a repeat."""
+    """Agents agree from layer 2 on, so the rounds repeat and the loop stops."""
 
     def reply(messages: Sequence[BaseMessage]) -> str:
         text = prompt(messages)

@@ -24,18 +24,30 @@ def prompt_text(messages: Sequence[BaseMessage]) -> str:
 
 
 def rounds_shown(messages: Sequence[BaseMessage]) -> int:
-    """How many historical rounds a residual prompt lists."""
-    return len(set(re.findall(r"<round-(\d+)-", prompt_text(messages))))
+    """The latest round a residual or verdict prompt shows: the layer asking."""
+    numbers = re.findall(r"<round-(\d+)-", prompt_text(messages))
+    return max(map(int, numbers), default=0)
+
+
+def is_verdict_prompt(messages: Sequence[BaseMessage]) -> bool:
+    return '"better"' in prompt_text(messages) and rounds_shown(messages) > 0
 
 
 def is_residual_prompt(messages: Sequence[BaseMessage]) -> bool:
-    return rounds_shown(messages) > 0
+    return rounds_shown(messages) > 0 and not is_verdict_prompt(messages)
 
 
 def aggregator_stopping_at(layer: int, reply_otherwise: str = "") -> ReplyFn:
-    """An aggregator whose residual reply is the stop signal from `layer` on."""
+    """An aggregator that stops the loop from `layer` on.
+
+    Its verdict is `{"better": false}` from that layer on (the default stop
+    decision), and its residual reply the stop signal (`stop_decision="signal"`).
+    """
 
     def reply(messages: Sequence[BaseMessage]) -> str:
+        if is_verdict_prompt(messages):
+            stop = rounds_shown(messages) >= layer
+            return '{"better": false}' if stop else '{"better": true}'
         if is_residual_prompt(messages) and rounds_shown(messages) >= layer:
             return STOP_SIGNAL
         digest = abs(hash(prompt_text(messages))) % 10**8

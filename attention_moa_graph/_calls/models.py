@@ -130,6 +130,25 @@ def for_graph(model: BaseChatModel) -> BaseChatModel:
     return model.model_copy(update=update) if update else model
 
 
+def json_reply_params(
+    model: BaseChatModel, name: str, schema: dict[str, Any]
+) -> dict[str, Any]:
+    """Call-time parameters that hold a reply to `schema`, where the client has them.
+
+    OpenAI-protocol clients (langchain-openai, so OpenAI, vLLM and llama.cpp
+    servers) take a JSON-schema `response_format`; other models get the
+    schema's shape from the prompt only.
+    """
+    if type(model).__module__.startswith("langchain_openai"):
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            }
+        }
+    return {}
+
+
 def check_model_spec(spec: object, where: str) -> ModelLike:
     """Validate a model spec at build time without needing provider credentials.
 

@@ -52,7 +52,8 @@ def create_attention_moa(
     (cross-attention) and its own (self-attention), all in one parallel stage;
     each agent refines its draft from the suggestions addressed to it; the
     aggregator merges the refined answers; from layer 2 on the residual agent
-    synthesises all layer outputs so far, or ends the loop with `STOP_SIGNAL`.
+    synthesises all layer outputs so far, unless the loop stops early (see
+    `stop_decision`).
 
     Args:
         proposers: The collaborative agents: chat models, `"provider:model"`
@@ -139,7 +140,7 @@ def create_attention_moa(
     def append(state: MoAState, output: dict[str, Any]) -> dict[str, Any]:
         """Record the finished layer (which decides the stop) and announce it."""
         layer = cast(LayerState, output)
-        record = close_layer(layer)
+        record = close_layer(layer, verdict=chosen.stop_decision == "verdict")
         get_stream_writer()(
             {
                 "event": "layer_end",

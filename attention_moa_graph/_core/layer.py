@@ -28,16 +28,20 @@ from attention_moa_graph._core.nodes import (
     make_refine_node,
     make_residual_node,
     make_summarize_node,
+    make_verdict_node,
 )
 from attention_moa_graph._core.routing import (
     SECOND_TRY,
+    decides_by_verdict,
     fan_out_drafts,
     final_agents,
     live_after,
+    residual_runs,
     route_after_critiques,
     route_after_drafts,
     route_after_refine,
     route_after_summary,
+    route_after_verdict,
 )
 from attention_moa_graph._core.state import (
     LayerInput,
@@ -45,24 +49,33 @@ from attention_moa_graph._core.state import (
     LayerState,
     Stage,
 )
-from attention_moa_graph._core.stop import is_stop_signal
+from attention_moa_graph._core.stop import converged, is_stop_signal, parse_verdict
 
 LAYER_GRAPH_NAME = "moa_layer"
 # `Callable[..., ...]`: LangGraph injects `runtime` by parameter name.
 NodeFn = Callable[..., dict[str, Any]]
 
 
-def close_layer(state: LayerState) -> LayerRecord:
+def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
     """Turn a finished layer's state into its record, deciding the stop.
 
     The layer output is the residual synthesis when there is one, else the
-    summary. A residual reply that is the stop signal stops the loop when
-    early stopping is on; either way it is no answer, so the summary stands.
+    summary. With stops decided by `verdict`, the loop stops when the rounds
+    converged or the verdict is `{"better": false}`; otherwise a residual reply
+    that is the stop signal stops it. Either way the signal is no answer, so
+    the summary stands, and with early stopping off nothing stops the loop.
     """
     names = state["settings"]["agents"]
     residual = state.get("residual")
     signalled = residual is not None and is_stop_signal(residual)
-    stopped = signalled and state["settings"]["early_stopping"]
+    reply = state.get("verdict")
+    repeated = residual_runs(state) and converged(
+        state["history"][-1], state["summary"]
+    )
+    if decides_by_verdict(state, verdict):
+        stopped = repeated or parse_verdict(reply or "") is False
+    else:
+        stopped = signalled and state["settings"]["early_stopping"]
     usable = residual is not None and not signalled and bool(residual.strip())
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
@@ -79,6 +92,8 @@ def close_layer(state: LayerState) -> LayerRecord:
         summary=state["summary"],
         residual=residual,
         output=residual if usable and residual is not None else state["summary"],
+        verdict=reply,
+        converged=repeated,
         stopped=stopped,
         failures={
             agent: why
@@ -177,10 +192,23 @@ def build_layer(
         )
     if config.options.residual and config.options.max_layers > 1:
         builder.add_node("residual", make_residual_node(config))
-        builder.add_conditional_edges(
-            "summarize", route_after_summary, ["residual", END]
-        )
         builder.add_edge("residual", END)
+        if config.options.stop_decision == "verdict":
+            builder.add_node("verdict", make_verdict_node(config))
+
+            def after_summary(state: LayerState) -> Any:
+                return route_after_summary(state, verdict=True)
+
+            builder.add_conditional_edges(
+                "summarize", after_summary, ["verdict", "residual", END]
+            )
+            builder.add_conditional_edges(
+                "verdict", route_after_verdict, ["residual", END]
+            )
+        else:
+            builder.add_conditional_edges(
+                "summarize", route_after_summary, ["residual", END]
+            )
     else:
         builder.add_edge("summarize", END)
     return builder.compile(name=LAYER_GRAPH_NAME)

@@ -213,17 +213,39 @@ def build_summary_messages(
     return with_instructions(messages, prompts.summary.format(responses=listed))
 
 
+def build_verdict_messages(
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    previous: str,
+    latest: str,
+    layer: int,
+) -> list[AnyMessage]:
+    """The stop decision sees the question, the previous round and the latest.
+
+    The rounds are fenced with their numbers (`round-<layer-1>`, `round-<layer>`).
+    """
+    text = prompts.verdict.format(
+        question=latest_question(messages),
+        previous=fence(f"round-{layer - 1}", previous),
+        latest=fence(f"round-{layer}", latest),
+    )
+    return [HumanMessage(content=text)]
+
+
 def build_residual_messages(
     prompts: MoAPrompts,
     messages: Sequence[AnyMessage],
     rounds: Sequence[str],
-    early_stopping: bool,
+    offer_signal: bool,
 ) -> list[AnyMessage]:
-    """The residual agent sees every earlier layer output plus the new summary."""
+    """The residual agent sees every earlier layer output plus the new summary.
+
+    With `offer_signal` its prompt lets it reply with the stop signal instead.
+    """
     listed = "\n\n".join(
         fence(f"round-{index}", text) for index, text in enumerate(rounds, start=1)
     )
-    if early_stopping:
+    if offer_signal:
         instructions = prompts.residual_early_stop.format(
             rounds=listed, stop_signal=STOP_SIGNAL
         )

@@ -18,6 +18,7 @@ from attention_moa_graph._calls.errors import (
     describe,
     is_transient,
 )
+from attention_moa_graph._calls.models import json_reply_params
 from attention_moa_graph._calls.node import (
     LateFn,
     ModelCall,
@@ -31,10 +32,12 @@ from attention_moa_graph._core.messages import (
     build_refine_messages,
     build_residual_messages,
     build_summary_messages,
+    build_verdict_messages,
     strip_fences,
 )
 from attention_moa_graph._core.routing import layer_answers, residual_runs
 from attention_moa_graph._core.state import DraftTask, LayerState, RefineTask
+from attention_moa_graph._core.stop import VERDICT_SCHEMA
 
 
 def agent_failed(task: Mapping[str, Any], call: ModelCall, error: Exception) -> Update:
@@ -193,7 +196,8 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
                 config.options.prompts,
                 state["messages"],
                 [*state["history"], state["summary"]],
-                early_stopping=settings["early_stopping"],
+                offer_signal=settings["early_stopping"]
+                and config.options.stop_decision == "signal",
             ),
             params=settings["params"]["residual"],
             final=state["layer"] == settings["max_layers"],
@@ -206,4 +210,43 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
         config.runner,
         aggregator_failed,
         clean=strip_fences,
+    )
+
+
+def _verdict_failed(state: Any, call: ModelCall, error: Exception) -> Update:
+    """A verdict that could not be had decides nothing: the loop goes on."""
+    return {"verdict": f"(no verdict: {describe(error)})"}
+
+
+def make_verdict_node(config: MoAConfig) -> ModelNode:
+    """The residual agent judges whether the latest round beats the previous one.
+
+    A short call whose reply must be `{"better": true|false}`, held to that
+    schema where the client can send one (see `json_reply_params`).
+    """
+
+    def plan(state: LayerState) -> ModelCall:
+        settings = state["settings"]
+        agent = config.residual_for(settings)
+        constraint = json_reply_params(agent.model.get(), "verdict", VERDICT_SCHEMA)
+        return ModelCall(
+            role="verdict",
+            agent=agent,
+            layer=state["layer"],
+            messages=build_verdict_messages(
+                config.options.prompts,
+                state["messages"],
+                previous=state["history"][-1],
+                latest=state["summary"],
+                layer=state["layer"],
+            ),
+            params={**settings["params"]["verdict"], **constraint},
+        )
+
+    return model_node(
+        "verdict",
+        plan,
+        lambda state, text: {"verdict": text},
+        config.runner,
+        _verdict_failed,
     )

@@ -39,6 +39,11 @@ MAX_AGENTS = 16
 """More agents than this make N² critiques per layer; almost surely a mistake."""
 
 CritiqueMode = Literal["pairwise", "batched"]
+StopDecision = Literal["verdict", "signal"]
+
+VERDICT_MAX_TOKENS = 32
+"""A verdict is a few tokens of JSON; its calls are capped here unless
+`role_max_tokens` says otherwise."""
 
 _temperature = number(0.0, 2.0)
 _token_cap = whole(1)
@@ -121,7 +126,8 @@ class MoAOptions(Options):
     )
     early_stopping: bool = option(
         True,
-        doc="Let the residual agent end the loop early with the stop signal.",
+        doc="Let the loop end early when a round is no better than the one before "
+        "(see `stop_decision`).",
         check=switch,
         flag=Flag(("--no-early-stopping",), negate=True),
         example=False,
@@ -152,6 +158,18 @@ class MoAOptions(Options):
         flag=Flag(("--no-residual",), negate=True),
         example=False,
         run="disable",
+    )
+    stop_decision: StopDecision = option(
+        "verdict",
+        doc="How the early stop is decided from layer 2 on. `verdict`: the loop "
+        "stops when the latest summary repeats the previous round, or when a short "
+        'verdict call of the residual agent answers JSON `{"better": false}` '
+        "(schema-constrained where the server takes one); the residual call is then "
+        "skipped. `signal`: the residual agent's reply may be the stop signal "
+        "itself (the authors' scripts' design; small models rarely give it).",
+        check=one_of("verdict", "signal"),
+        flag=Flag(("--stop-decision",), metavar="{verdict,signal}"),
+        example="signal",
     )
     critique_mode: CritiqueMode = option(
         "pairwise",
@@ -253,6 +271,7 @@ def role_params(options: MoAOptions, context: Mapping[str, Any]) -> dict[str, An
         temperatures.update(layer.get("temperatures") or {})
     if "cross_attention" in temperatures:
         temperatures["critique"] = temperatures["cross_attention"]
+    temperatures.setdefault("verdict", 0.0)  # a judgement, not a composition
     max_tokens = context.get("max_tokens") or options.calls.max_tokens
     caps = {
         **(options.role_max_tokens or {}),
@@ -263,7 +282,7 @@ def role_params(options: MoAOptions, context: Mapping[str, Any]) -> dict[str, An
         chosen: dict[str, Any] = {}
         if role in temperatures:
             chosen["temperature"] = temperatures[role]
-        cap = caps.get(role, max_tokens)
+        cap = caps.get(role, VERDICT_MAX_TOKENS if role == "verdict" else max_tokens)
         if cap is not None:
             chosen["max_tokens"] = cap
         params[role] = chosen

@@ -24,6 +24,7 @@ from attention_moa_graph._core.state import (
     Stage,
     critique_key,
 )
+from attention_moa_graph._core.stop import converged, parse_verdict
 
 SECOND_TRY = "second_try"
 """The label of the edges that carry strict second tries."""
@@ -204,9 +205,32 @@ def route_after_refine(state: LayerState) -> list[Send] | Literal["summarize"]:
     return _second_try(state, [_refine(state, a, strict=True) for a in missing])
 
 
-def route_after_summary(state: LayerState) -> Literal["residual", "__end__"]:
-    """From layer 2 on, call the residual agent; else the layer is done."""
+def decides_by_verdict(state: LayerState, verdict: bool) -> bool:
+    """Whether this layer's stop is decided by converged rounds and a verdict."""
+    return verdict and residual_runs(state) and state["settings"]["early_stopping"]
+
+
+def route_after_summary(
+    state: LayerState, verdict: bool = False
+) -> Literal["residual", "verdict", "__end__"]:
+    """From layer 2 on, call the residual agent (after the verdict, if used).
+
+    `verdict` says the graph decides stops by verdict. Rounds that converged
+    stop the loop at once: the summary repeats the previous round, so it
+    cannot be better, and neither call is needed.
+    """
+    if decides_by_verdict(state, verdict):
+        if converged(state["history"][-1], state["summary"]):
+            return cast(Literal["__end__"], END)
+        return "verdict"
     return "residual" if residual_runs(state) else cast(Literal["__end__"], END)
+
+
+def route_after_verdict(state: LayerState) -> Literal["residual", "__end__"]:
+    """Stop when the verdict says the latest round is not better; else synthesise."""
+    if parse_verdict(state.get("verdict", "")) is False:
+        return cast(Literal["__end__"], END)
+    return "residual"
 
 
 def route_after_layer(state: MoAState) -> Literal["layer", "finish"]:

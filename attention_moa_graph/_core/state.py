@@ -19,6 +19,7 @@ Role = Literal[
     "refine",
     "summary",
     "residual",
+    "verdict",
 ]
 """The `moa_role` of a model call (`critique`: one batched call per critic)."""
 
@@ -30,6 +31,7 @@ ROLES: tuple[Role, ...] = (
     "refine",
     "summary",
     "residual",
+    "verdict",
 )
 
 StopReason = Literal["early_stop", "max_layers"]
@@ -52,8 +54,13 @@ class LayerRecord(TypedDict):
     """The residual agent's raw reply, or None when no residual call was made."""
     output: str
     """The layer's output `o_k`: the residual synthesis, else the summary."""
+    verdict: str | None
+    """The verdict call's raw reply (`{"better": ...}`), or None when none was made."""
+    converged: bool
+    """True when the summary repeated the previous round (from layer 2 on)."""
     stopped: bool
-    """True when the residual agent gave the stop signal and the loop ended here."""
+    """True when the loop ended here early: converged rounds, a verdict of
+    `{"better": false}`, or (`stop_decision="signal"`) the stop signal."""
     failures: dict[str, str]
     """Agent name -> what failed, for agents dropped from this layer after retries."""
     late_critiques: list[str]
@@ -180,6 +187,7 @@ class LayerState(TypedDict):
     refined: Annotated[dict[str, str], merge_dicts]
     summary: str
     residual: NotRequired[str]
+    verdict: NotRequired[str]
     calls: Annotated[list[CallRecord], operator.add]
     failures: Annotated[dict[str, str], merge_dicts]
     """Agent name -> its failed call, written by the error handlers."""

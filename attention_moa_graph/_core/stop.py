@@ -1,8 +1,18 @@
-"""The stop signal: whether a residual reply is it, or could still become it."""
+"""The stop decision: the verdict's strict parse, converged rounds, the signal.
+
+With `stop_decision="verdict"` (the default) the loop stops after a layer
+whose summary repeats the previous round (`converged`) or whose verdict call
+answers `{"better": false}` (`parse_verdict`). With `"signal"` the residual
+reply itself may be the stop signal (`is_stop_signal`).
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
+from difflib import SequenceMatcher
+from typing import Any
 
 from attention_moa_graph._core.prompts import STOP_SIGNAL
 
@@ -41,3 +51,64 @@ def is_stop_signal(reply: str) -> bool:
 def could_be_stop_signal(start: str) -> bool:
     """Whether a reply beginning with `start` may still turn out to be the signal."""
     return _SIGNAL.startswith(_normalised(start))
+
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"better": {"type": "boolean"}},
+    "required": ["better"],
+    "additionalProperties": False,
+}
+"""The verdict's reply, enforced by servers that take a JSON schema."""
+
+_CODE_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_verdict(reply: str) -> bool | None:
+    """Whether a verdict says the latest round is better; None if it says neither.
+
+    Strict: the reply must be the JSON object `{"better": true|false}` and
+    nothing else (a markdown code fence around it is allowed).
+
+    Example:
+        >>> parse_verdict('{"better": false}'), parse_verdict("Not better.")
+        (False, None)
+    """
+    text = reply.strip()
+    fenced = _CODE_FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or set(value) != {"better"}:
+        return None
+    better = value["better"]
+    return better if isinstance(better, bool) else None
+
+
+CONVERGED_SIMILARITY = 0.95
+"""How alike, word for word, two rounds must be to count as one answer repeated."""
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in (_normalised(w) for w in text.split()) if w]
+
+
+def converged(previous: str, latest: str) -> bool:
+    """Whether the latest round repeats the previous one (it cannot be better).
+
+    Compared word by word, ignoring case, punctuation at word ends and spacing.
+
+    Example:
+        >>> converged("The capital is Paris.", "the capital is  Paris")
+        True
+        >>> converged("I am not sure.", "The capital of France is Paris.")
+        False
+    """
+    before, after = _words(previous), _words(latest)
+    if before == after:
+        return True
+    ratio = SequenceMatcher(None, before, after, autojunk=False).ratio()
+    return ratio >= CONVERGED_SIMILARITY

@@ -3,13 +3,16 @@
 A demo model cannot answer questions. It recognises which stage is asking (from
 the fenced blocks of the default prompts) and replies with a short text that
 says what a real model would be doing there, so a run shows the ensemble's flow
-end to end. The residual stage replies with the stop signal once it has seen
-three rounds, so a default three-layer demo run shows an early stop.
+end to end. The stop decision judges a round no better once the previous round
+was itself a synthesis (and the residual stage, asked for the stop signal,
+gives it once it has seen three rounds), so a default three-layer demo run
+shows an early stop.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 
@@ -61,6 +64,10 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
     question = _question(messages, prompt)
     who = persona.capitalize()
     rounds = _fenced("round", prompt)
+    if rounds and '"better"' in prompt:  # the stop decision: previous, latest
+        # From the third round on the previous round is itself a synthesis:
+        # the demo judges that nothing more is gained and stops there.
+        return json.dumps({"better": "synthesis of" not in rounds[0]})
     if rounds:
         if len(rounds) >= 3:
             return STOP_SIGNAL
@@ -73,7 +80,12 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
         return (
             f'{who}\'s summary of {len(candidates)} answers to "{question}": '
             f"one reply that keeps what they agree on, including "
-            f"{_pick(persona, question, 'summary')}."
+            f"{_pick(persona, question, 'summary')}"
+            + (
+                ", building on the earlier rounds."
+                if any("previous round" in c for c in candidates)
+                else "."
+            )
         )
     reviewed = _fenced("answer", prompt)
     if reviewed:  # a batched critique: one section per answer
@@ -97,9 +109,11 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
         )
     if "<own-answer-" in prompt:
         count = len(re.findall(r"<suggestion-\d+-", prompt))
+        later = any("previous round" in d for d in _fenced("own-answer", prompt))
         return (
             f'{who}\'s refined answer to "{question}", after weighing {count} '
             f"suggestions: now also covers {_pick(persona, question, 'refine')}."
+            + (" It builds on the previous round." if later else "")
         )
     if _fenced("reference", prompt):
         return (
@@ -117,7 +131,9 @@ def demo_model(persona: str) -> ScriptedChatModel:
 
     def reply(messages: Sequence[BaseMessage]) -> str:
         text = demo_reply(persona, messages)
-        return text if text == STOP_SIGNAL else f"{DEMO_TAG} {text}"
+        if text == STOP_SIGNAL or text.startswith('{"better"'):
+            return text  # a decision, not an answer: no tag
+        return f"{DEMO_TAG} {text}"
 
     return ScriptedChatModel(
         reply=reply,

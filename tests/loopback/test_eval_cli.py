@@ -97,9 +97,10 @@ def test_mt_bench_generate_judge_and_report_two_systems(
     assert "| moa | moa | 6.00 |" in table
     saved = json.loads((report / "report.json").read_text())
     calls = {r["system"]["name"]: r["per_item"]["calls"] for r in saved["runs"]}
-    # Demo models: Attention-MoA stops early at layer 3 (2 agents: 9 + 10 + 10
-    # calls per turn); classic MoA makes 2 * 2 + 1 per turn.
-    assert calls == {"attention-moa": 2 * 29.0, "moa": 2 * 5.0}
+    # Demo models: Attention-MoA stops early at layer 3 (2 agents: 9, then
+    # 9 + verdict + residual, then 9 + the verdict that stops: 30 calls per
+    # turn); classic MoA makes 2 * 2 + 1 per turn.
+    assert calls == {"attention-moa": 2 * 30.0, "moa": 2 * 5.0}
     for plot in ("cost_vs_score.png", "mt_bench_categories.png"):
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -112,8 +113,8 @@ def test_depth_judges_each_layer_output_once(tmp_path: Path, judge_url: str) -> 
         "--limit", "2", "--quiet", *DEMO,
     )  # fmt: skip
     # Demo layer outputs per turn: 1 a summary, 2 a residual "synthesis",
-    # 3 the same summary again (the residual stops there). The judge rates an
-    # answer 9 when it holds "synthesis", else 3.
+    # 3 a summary again (the verdict stops the loop there, so it is the final
+    # answer). The judge rates an answer 9 when it holds "synthesis", else 3.
     judged = cli(
         "mt-bench", "judge", "--data", data, "--out", str(out),
         "--judge", "judge-likes-synthesis", "--judge-base-url", judge_url,
@@ -124,8 +125,8 @@ def test_depth_judges_each_layer_output_once(tmp_path: Path, judge_url: str) -> 
     assert shown["depth"] == {"1": 3.0, "2": 9.0, "3": 3.0}
     saved = json.loads((out / "scores.json").read_text())
     assert saved["depth"] == shown["depth"]
-    # Layers 1 and 3 gave the final answers again: only layer 2 was judged anew.
-    assert sorted(p.name for p in (out / "depth").iterdir()) == ["layer-2"]
+    # Layer 3 gave the final answers again: only layers 1 and 2 were judged anew.
+    assert sorted(p.name for p in (out / "depth").iterdir()) == ["layer-1", "layer-2"]
     journal = out / "depth" / "layer-2" / "judge_journal-judge-likes-synthesis.jsonl"
     assert len(journal.read_text().splitlines()) == 2 * 2
     answers = out / "depth" / "layer-2" / "model_answer" / "attention-moa.jsonl"

@@ -58,7 +58,7 @@ async def test_the_trace_tree_names_layers_and_tags_every_model_call(fake_server
         return None
 
     llm = [r for r in runs if r.get("run_type") == "llm"]
-    assert len(llm) == result["usage"]["total"]["calls"] == 16 + 17
+    assert len(llm) == result["usage"]["total"]["calls"] == 16 + 18
     roles = Counter((meta(r)["moa_layer"], meta(r)["moa_role"]) for r in llm)
     assert roles[(1, "cross_attention")] == 6 and roles[(2, "residual")] == 1
     for run in llm:

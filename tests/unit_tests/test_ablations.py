@@ -30,20 +30,35 @@ CASES = {
             "self_attention": 3,
             "refine": 3,
             "summary": 1,
+            "verdict": 1,
             "residual": 1,
         },
     ),
     "no_cross": (
         {"cross_attention": False},
-        {"draft": 3, "self_attention": 3, "refine": 3, "summary": 1, "residual": 1},
+        {
+            "draft": 3,
+            "self_attention": 3,
+            "refine": 3,
+            "summary": 1,
+            "verdict": 1,
+            "residual": 1,
+        },
     ),
     "no_self": (
         {"self_attention": False},
-        {"draft": 3, "cross_attention": 6, "refine": 3, "summary": 1, "residual": 1},
+        {
+            "draft": 3,
+            "cross_attention": 6,
+            "refine": 3,
+            "summary": 1,
+            "verdict": 1,
+            "residual": 1,
+        },
     ),
     "plain_moa": (
         {"cross_attention": False, "self_attention": False},
-        {"draft": 3, "summary": 1, "residual": 1},
+        {"draft": 3, "summary": 1, "verdict": 1, "residual": 1},
     ),
     "no_residual": (
         {"residual": False},
@@ -81,7 +96,7 @@ async def test_switching_a_stage_off_drops_its_calls(case, where, call_log):
         {"messages": [("user", "hi")]}, {"callbacks": [call_log]}, context=context
     )
 
-    layer_one = {k: v for k, v in layer_two.items() if k != "residual"}
+    layer_one = {k: v for k, v in layer_two.items() if k not in ("residual", "verdict")}
     assert roles_per_layer(call_log, 1) == layer_one
     assert roles_per_layer(call_log, 2) == layer_two
     for record in result["layers"]:

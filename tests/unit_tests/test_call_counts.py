@@ -1,4 +1,8 @@
-"""Call counts per role and layer: N² + 2N + 1, plus one residual call from layer 2."""
+"""Call counts per role and layer: N² + 2N + 1, then the stop decision and residual.
+
+From layer 2 on, with early stopping on (the default), a layer adds a verdict
+call and, unless the verdict stops the loop, a residual call.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def expected_per_layer(n: int, layer: int) -> dict[str, int]:
         "summary": 1,
     }
     if layer > 1:
-        counts["residual"] = 1
+        counts["verdict"] = counts["residual"] = 1
     return {role: c for role, c in counts.items() if c}
 
 
@@ -43,8 +47,8 @@ async def test_each_layer_makes_the_papers_calls(n, layers, call_log):
     for layer in range(1, layers + 1):
         per_layer = {role: c for (lay, role), c in seen.items() if lay == layer}
         assert per_layer == expected_per_layer(n, layer)
-        assert sum(per_layer.values()) == n * n + 2 * n + 1 + (layer > 1)
-    total = sum(n * n + 2 * n + 1 + (layer > 1) for layer in range(1, layers + 1))
+        assert sum(per_layer.values()) == n * n + 2 * n + 1 + 2 * (layer > 1)
+    total = sum(n * n + 2 * n + 1 + 2 * (layer > 1) for layer in range(1, layers + 1))
     assert len(call_log.calls) == total
     assert result["usage"]["total"]["calls"] == total
 
@@ -90,10 +94,11 @@ async def test_calls_carry_layer_role_and_agent_metadata(call_log):
             "refine",
             "summary",
             "residual",
+            "verdict",
         }
         expected_agents = (
             {"aggregator"}
-            if call["moa_role"] in ("summary", "residual")
+            if call["moa_role"] in ("summary", "residual", "verdict")
             else {"x", "y"}
         )
         assert call["moa_agent"] in expected_agents
@@ -110,16 +115,60 @@ async def test_usage_report_sums_the_models_token_counts():
     every_call = [c for p in agents for c in p.model.calls] + aggregator.calls
     expected_out = sum(count_tokens(c.reply) for c in every_call)
     expected_in = sum(count_tokens(m.text) for c in every_call for m in c.messages)
-    assert usage["total"]["calls"] == len(every_call) == 33
+    assert usage["total"]["calls"] == len(every_call) == 34
     assert usage["total"]["output_tokens"] == expected_out
     assert usage["total"]["input_tokens"] == expected_in
     assert (
         usage["by_agent"]["a"]["calls"] == len(agents[0].model.calls) == 2 * (1 + 3 + 1)
     )
-    assert usage["by_agent"]["aggregator"]["calls"] == 3
+    assert usage["by_agent"]["aggregator"]["calls"] == 4  # summaries, verdict, residual
     assert usage["by_role"]["cross_attention"]["calls"] == 12
-    assert sum(u["calls"] for u in usage["by_role"].values()) == 33
-    assert [layer["usage"]["total"]["calls"] for layer in result["layers"]] == [16, 17]
+    assert sum(u["calls"] for u in usage["by_role"].values()) == 34
+    assert [layer["usage"]["total"]["calls"] for layer in result["layers"]] == [16, 18]
+
+
+@pytest.mark.parametrize(
+    ("verdict", "calls", "stopped"),
+    [
+        ('{"better": true}', [16, 18], False),  # verdict, then the residual call
+        ('{"better": false}', [16, 17], True),  # the verdict stops: no residual
+        ("It is better.", [16, 18], False),  # no verdict: the loop goes on
+    ],
+)
+async def test_the_stop_decision_costs_one_call_and_saves_the_residual(
+    verdict, calls, stopped
+):
+    from tests.helpers import is_verdict_prompt, prompt_text
+
+    def reply(messages):
+        if is_verdict_prompt(messages):
+            return verdict
+        return f"merged {abs(hash(prompt_text(messages))) % 10**8}"
+
+    graph = create_attention_moa(
+        fake_agents(["a", "b", "c"]),
+        aggregator=ScriptedChatModel(model_name="agg", reply=reply),
+        max_layers=2,
+    )
+    result = await graph.ainvoke({"messages": [("user", "Explain tides.")]})
+    assert [layer["usage"]["total"]["calls"] for layer in result["layers"]] == calls
+    assert result["layers"][1]["stopped"] is stopped
+    assert result["layers"][1]["verdict"] == verdict
+
+
+async def test_converged_rounds_stop_without_a_verdict_or_residual_call():
+    # The aggregator writes the same summary every layer: round 2 repeats round 1.
+    graph = create_attention_moa(
+        fake_agents(["a", "b", "c"]),
+        aggregator=ScriptedChatModel(model_name="agg", reply=lambda m: "Same."),
+        max_layers=3,
+    )
+    result = await graph.ainvoke({"messages": [("user", "Explain tides.")]})
+    assert result["stop_reason"] == "early_stop" and len(result["layers"]) == 2
+    second = result["layers"][1]
+    assert second["converged"] and second["verdict"] is None
+    assert second["usage"]["total"]["calls"] == 16
+    assert "verdict" not in second["usage"]["by_role"]
 
 
 async def test_usage_by_model_prices_a_run():

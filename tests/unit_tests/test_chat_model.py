@@ -50,7 +50,7 @@ async def test_the_reply_carries_usage_and_the_runs_facts():
     assert reply.usage_metadata["total_tokens"] > 0
     meta = reply.response_metadata
     assert meta["stop_reason"] == "max_layers" and meta["layers"] == 2
-    assert meta["usage"]["total"]["calls"] == 9 + 10
+    assert meta["usage"]["total"]["calls"] == 9 + 11  # with the verdict
     assert (
         reply.usage_metadata["total_tokens"] == meta["usage"]["total"]["total_tokens"]
     )

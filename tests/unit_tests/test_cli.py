@@ -21,7 +21,7 @@ def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
         assert f"layer {layer}" in err
     assert "critiques: 9 done" in err
     assert "residual agent: stop" in err
-    assert "3 layers (stopped early by the residual agent), 50 model calls" in err
+    assert "3 layers (stopped early by the residual agent), 51 model calls" in err
     assert captured.out.startswith("[demo] Chair's summary of 3 answers")
     assert captured.out.count("\n") == 1 and "layer" not in captured.out
 
@@ -35,7 +35,7 @@ def test_ask_json_returns_the_layer_records(capsys):
     assert payload["stop_reason"] == "max_layers"
     assert [r["layer"] for r in payload["layers"]] == [1, 2]
     assert sorted(payload["layers"][0]["drafts"]) == ["alpha", "beta", "gamma"]
-    assert payload["usage"]["total"]["calls"] == (3 + 6 + 3 + 1) * 2 + 1
+    assert payload["usage"]["total"]["calls"] == (3 + 6 + 3 + 1) * 2 + 2
     assert "self_attention" not in payload["usage"]["by_role"]
 
 

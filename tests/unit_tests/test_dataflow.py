@@ -128,7 +128,11 @@ async def test_each_call_uses_its_own_agents_model(run):
     for name, model in zip(NAMES, agent_models, strict=True):
         assert model.calls, name
         assert {c.metadata["moa_agent"] for c in model.calls} == {name}
-    assert {c.metadata["moa_role"] for c in aggregator.calls} == {"summary", "residual"}
+    assert {c.metadata["moa_role"] for c in aggregator.calls} == {
+        "summary",
+        "verdict",
+        "residual",
+    }
 
 
 async def test_a_separate_residual_model_makes_the_residual_calls():
@@ -140,5 +144,7 @@ async def test_a_separate_residual_model_makes_the_residual_calls():
     )
     await graph.ainvoke({"messages": [("user", "hi")]})
     assert [c.metadata["moa_role"] for c in summarizer.calls] == ["summary", "summary"]
-    assert [c.metadata["moa_role"] for c in synthesizer.calls] == ["residual"]
+    # The residual agent makes the stop decision too.
+    roles = [c.metadata["moa_role"] for c in synthesizer.calls]
+    assert roles == ["verdict", "residual"]
     assert synthesizer.calls[0].metadata["moa_agent"] == "residual"

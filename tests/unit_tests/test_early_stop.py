@@ -1,4 +1,9 @@
-"""The residual agent's stop signal: parsed strictly, and acted on as the paper does."""
+"""The early stop: the verdict (default) and the stop signal, both parsed strictly.
+
+With `stop_decision="verdict"` the loop stops after converged rounds or a
+verdict of `{"better": false}`; with `"signal"` when the residual reply is the
+stop signal itself, as in the authors' scripts.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,13 @@ import pytest
 
 from attention_moa_graph import STOP_SIGNAL, create_attention_moa, is_stop_signal
 from attention_moa_graph.testing import ScriptedChatModel
-from tests.helpers import aggregator_stopping_at, fake_agents, is_residual_prompt
+from tests.helpers import (
+    aggregator_stopping_at,
+    fake_agents,
+    is_residual_prompt,
+    is_verdict_prompt,
+    prompt_text,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +71,10 @@ def agg_model(stop_at: int, otherwise: str = "") -> ScriptedChatModel:
 @pytest.mark.parametrize("stop_at", [2, 3, 4])
 async def test_stops_at_the_layer_whose_residual_gives_the_signal(stop_at, call_log):
     graph = create_attention_moa(
-        fake_agents(["a", "b"]), aggregator=agg_model(stop_at), max_layers=5
+        fake_agents(["a", "b"]),
+        aggregator=agg_model(stop_at),
+        max_layers=5,
+        stop_decision="signal",
     )
     result = await graph.ainvoke(
         {"messages": [("user", "hi")]}, {"callbacks": [call_log]}
@@ -83,6 +97,7 @@ async def test_the_residual_prompt_offers_the_stop_signal_only_when_enabled():
             aggregator=aggregator,
             max_layers=2,
             early_stopping=early_stopping,
+            stop_decision="signal",
         )
         await graph.ainvoke({"messages": [("user", "hi")]})
         (residual,) = [c for c in aggregator.calls if is_residual_prompt(c.messages)]
@@ -126,7 +141,10 @@ async def test_a_long_reply_mentioning_the_signal_is_used_as_the_answer():
         reply=lambda m: mention if is_residual_prompt(m) else "summary text",
     )
     graph = create_attention_moa(
-        fake_agents(["a", "b"]), aggregator=aggregator, max_layers=3
+        fake_agents(["a", "b"]),
+        aggregator=aggregator,
+        max_layers=3,
+        stop_decision="signal",
     )
     result = await graph.ainvoke({"messages": [("user", "hi")]})
 
@@ -148,3 +166,98 @@ async def test_one_layer_answers_with_its_summary_and_never_calls_the_residual(
     assert result["stop_reason"] == "max_layers"
     assert result["final_answer"] == result["layers"][0]["summary"]
     assert result["layers"][0]["residual"] is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "better"),
+    [
+        ('{"better": false}', False),
+        ('{"better":true}', True),
+        ('  {\n  "better": false\n}\n', False),
+        ('```json\n{"better": false}\n```', False),
+        ('{"better": "false"}', None),
+        ('{"better": false, "why": "same"}', None),
+        ("Not better.", None),
+        ('The verdict: {"better": false}', None),
+        ("", None),
+        (STOP_SIGNAL, None),
+    ],
+)
+def test_a_verdict_is_parsed_strictly(reply, better):
+    from attention_moa_graph._core.stop import parse_verdict
+
+    assert parse_verdict(reply) is better
+
+
+@pytest.mark.parametrize("stop_at", [2, 3])
+async def test_a_verdict_of_no_better_stops_before_the_residual_call(stop_at, call_log):
+    aggregator = agg_model(stop_at)
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=aggregator, max_layers=4
+    )
+    result = await graph.ainvoke(
+        {"messages": [("user", "hi")]}, {"callbacks": [call_log]}
+    )
+    assert result["stop_reason"] == "early_stop"
+    assert len(result["layers"]) == stop_at
+    last = result["layers"][-1]
+    assert last["verdict"] == '{"better": false}' and last["residual"] is None
+    assert result["final_answer"] == last["summary"] == last["output"]
+    assert call_log.count(moa_layer=stop_at, moa_role="residual") == 0
+    assert call_log.count(moa_layer=stop_at, moa_role="verdict") == 1
+    # The residual prompt never offers the signal in this mode.
+    residuals = [c for c in aggregator.calls if is_residual_prompt(c.messages)]
+    assert len(residuals) == stop_at - 2
+    assert all(STOP_SIGNAL not in c.prompt for c in residuals)
+
+
+async def test_the_signal_is_no_stop_and_no_answer_when_verdicts_decide():
+    aggregator = ScriptedChatModel(
+        model_name="agg",
+        reply=lambda m: (
+            STOP_SIGNAL
+            if is_residual_prompt(m)
+            else f"summary {abs(hash(prompt_text(m))) % 10**8}"
+        ),
+    )
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=aggregator, max_layers=3
+    )
+    result = await graph.ainvoke({"messages": [("user", "hi")]})
+    assert result["stop_reason"] == "max_layers" and len(result["layers"]) == 3
+    for record in result["layers"][1:]:
+        assert record["residual"] == STOP_SIGNAL
+        assert record["output"] == record["summary"]
+
+
+async def test_a_failed_verdict_call_decides_nothing():
+    def reply(messages):
+        if is_verdict_prompt(messages):
+            raise ValueError("this server takes no response_format")
+        return f"text {abs(hash(prompt_text(messages))) % 10**8}"
+
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=ScriptedChatModel(model_name="agg", reply=reply),
+        max_layers=2,
+    )
+    result = await graph.ainvoke({"messages": [("user", "hi")]})
+    second = result["layers"][1]
+    assert not second["stopped"] and second["residual"] is not None
+    assert second["verdict"].startswith("(no verdict: ValueError")
+
+
+async def test_the_verdict_sees_the_question_and_the_two_rounds_fenced():
+    aggregator = agg_model(9)
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]), aggregator=aggregator, max_layers=3
+    )
+    result = await graph.ainvoke({"messages": [("user", "Why is ice slippery?")]})
+    verdicts = [c for c in aggregator.calls if is_verdict_prompt(c.messages)]
+    assert len(verdicts) == 2
+    for layer, call in zip((2, 3), verdicts, strict=True):
+        record = result["layers"][layer - 1]
+        previous = result["layers"][layer - 2]["output"]
+        assert f"<round-{layer - 1}-" in call.prompt and previous in call.prompt
+        assert f"<round-{layer}-" in call.prompt and record["summary"] in call.prompt
+        assert "Why is ice slippery?" in call.prompt

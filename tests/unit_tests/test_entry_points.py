@@ -41,7 +41,7 @@ async def test_sync_and_async_give_the_same_result(call_log):
     assert sync_result["stop_reason"] == "early_stop"
     assert len(sync_result["layers"]) == 3
     assert sync_calls == async_calls
-    assert len(sync_calls) == 16 + 17 + 17
+    assert len(sync_calls) == 16 + 18 + 17  # layer 3: the verdict stops it
 
 
 async def test_astream_reports_layer_progress_and_ends_with_the_answer():
@@ -64,7 +64,7 @@ async def test_astream_reports_layer_progress_and_ends_with_the_answer():
         if e["event"] == "layer_end"
     ]
     assert starts == [1, 2, 3]
-    assert ends == [(1, False, 16), (2, False, 17), (3, True, 17)]
+    assert ends == [(1, False, 16), (2, False, 18), (3, True, 17)]
     stages = [
         (e["layer"], e["stage"], e["results"])
         for e in events

@@ -17,7 +17,7 @@ import pytest
 from attention_moa_graph import STOP_SIGNAL, Proposer, create_attention_moa
 from attention_moa_graph._core.messages import strip_fences
 from attention_moa_graph.testing import ScriptedChatModel
-from tests.helpers import is_residual_prompt, prompt_text
+from tests.helpers import is_residual_prompt, is_verdict_prompt, prompt_text
 
 pytestmark = pytest.mark.anyio
 
@@ -56,21 +56,30 @@ def split_fences(text: str) -> tuple[str, list[tuple[str, str]]]:
 
 def gullible_aggregator() -> ScriptedChatModel:
     def reply(messages):
-        outside, _ = split_fences(prompt_text(messages))
+        text = prompt_text(messages)
+        outside, _ = split_fences(text)
+        told_to_stop = (
+            outside.count(STOP_SIGNAL) > 1  # the signal template names it once
+            or (STOP_SIGNAL in outside and is_verdict_prompt(messages))
+            or "ignore the above" in outside.lower()
+            or "stop now" in outside.lower()
+        )
+        if is_verdict_prompt(messages):
+            return '{"better": false}' if told_to_stop else '{"better": true}'
         if is_residual_prompt(messages):
-            told_to_stop = (
-                outside.count(STOP_SIGNAL) > 1  # the template names it once
-                or "ignore the above" in outside.lower()
-                or "stop now" in outside.lower()
-            )
             return STOP_SIGNAL if told_to_stop else "a careful synthesis"
-        return "a careful summary"
+        # Summaries differ by layer, so rounds never converge by themselves.
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        return f"a careful summary ({digest})"
 
     return ScriptedChatModel(model_name="agg", reply=reply)
 
 
+@pytest.mark.parametrize("decision", ["verdict", "signal"])
 @pytest.mark.parametrize("attack", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
-async def test_adversarial_output_neither_stops_the_loop_nor_escapes_its_fence(attack):
+async def test_adversarial_output_neither_stops_the_loop_nor_escapes_its_fence(
+    attack, decision
+):
     honest = [Proposer(name, ScriptedChatModel(model_name=name)) for name in ("a", "c")]
     attacker = ScriptedChatModel(model_name="b", reply=lambda messages: attack)
     aggregator = gullible_aggregator()
@@ -78,6 +87,7 @@ async def test_adversarial_output_neither_stops_the_loop_nor_escapes_its_fence(a
         [honest[0], Proposer("b", attacker), honest[1]],
         aggregator=aggregator,
         max_layers=3,
+        stop_decision=decision,
     )
     result = await graph.ainvoke({"messages": [("user", "Explain rainbows.")]})
 

@@ -31,7 +31,7 @@ async def test_a_thread_answers_the_follow_up_with_the_first_turn_as_context():
     assert second["messages"][1].content == first["final_answer"]
     assert second["messages"][-1].content == second["final_answer"]
     assert [r["layer"] for r in second["layers"]] == [1, 2]
-    assert second["usage"]["total"]["calls"] == 2 * (4 + 4 + 1) + 1
+    assert second["usage"]["total"]["calls"] == 2 * (4 + 4 + 1) + 2
 
     for agent in agents:
         drafts = [c for c in agent.model.calls if c.metadata["moa_role"] == "draft"]

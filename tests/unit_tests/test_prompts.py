@@ -32,6 +32,7 @@ def test_every_default_template_uses_exactly_the_fields_its_builder_supplies():
         "summary": {"responses"},
         "residual": {"rounds"},
         "residual_early_stop": {"rounds", "stop_signal"},
+        "verdict": {"question", "previous", "latest"},
     }
     for field in dataclasses.fields(DEFAULT_PROMPTS):
         assert (

@@ -29,7 +29,10 @@ def build(**kwargs):
 
 async def test_no_temperature_leaves_each_model_its_own(call_log):
     await build().ainvoke({"messages": [("user", "hi")]}, {"callbacks": [call_log]})
-    assert all(values == {None} for values in temperatures_by_role(call_log).values())
+    seen = temperatures_by_role(call_log)
+    # A verdict is a judgement: without a temperature set, it samples greedily.
+    assert seen.pop("verdict") == {0.0}
+    assert all(values == {None} for values in seen.values())
 
 
 async def test_role_temperatures_override_the_global_one(call_log):
@@ -42,6 +45,7 @@ async def test_role_temperatures_override_the_global_one(call_log):
         "refine": {0.7},
         "summary": {0.0},
         "residual": {0.1},
+        "verdict": {0.7},
     }
 
 
