@@ -130,6 +130,35 @@ def for_graph(model: BaseChatModel) -> BaseChatModel:
     return model.model_copy(update=update) if update else model
 
 
+def _openai_protocol(model: BaseChatModel) -> bool:
+    return type(model).__module__.startswith("langchain_openai")
+
+
+def provider_params(model: BaseChatModel, params: dict[str, Any]) -> dict[str, Any]:
+    """A call's parameters in the form this model's client takes.
+
+    `repeat_penalty` is no OpenAI parameter: OpenAI-protocol servers that know
+    it (llama.cpp, vLLM) get it in the request body, next to the model's own
+    extra fields.
+
+    Raises:
+        ValueError: If the model's client has no way to send a parameter.
+    """
+    if "repeat_penalty" not in params:
+        return params
+    if not _openai_protocol(model):
+        raise ValueError(
+            f"`repeat_penalty` cannot be sent to {type(model).__name__}: it works "
+            "with OpenAI-protocol servers such as llama.cpp and vLLM "
+            "(local: models, --base-url); leave it unset for this model."
+        )
+    chosen = dict(params)
+    penalty = chosen.pop("repeat_penalty")
+    own = getattr(model, "extra_body", None) or {}
+    chosen["extra_body"] = {**own, "repeat_penalty": penalty}
+    return chosen
+
+
 def json_reply_params(
     model: BaseChatModel, name: str, schema: dict[str, Any]
 ) -> dict[str, Any]:
@@ -139,7 +168,7 @@ def json_reply_params(
     servers) take a JSON-schema `response_format`; other models get the
     schema's shape from the prompt only.
     """
-    if type(model).__module__.startswith("langchain_openai"):
+    if _openai_protocol(model):
         return {
             "response_format": {
                 "type": "json_schema",

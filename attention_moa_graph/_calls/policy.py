@@ -14,6 +14,7 @@ from attention_moa_graph._knobs import (
     Flag,
     Options,
     instance_of,
+    number,
     option,
     seconds,
     whole,
@@ -138,6 +139,18 @@ class CallPolicy(Options):
         check=whole(1, optional=True),
         flag=Flag(("--max-tokens",), parse=int, metavar="N"),
         example=512,
+        run="any",
+        baselines=True,
+    )
+
+    repeat_penalty: float | None = option(
+        None,
+        doc="Sampling penalty on repeated tokens (1.0: none), which keeps small "
+        "models out of loops. OpenAI-protocol servers that take it (llama.cpp, "
+        "vLLM) get it in each call; other models refuse it before any call.",
+        check=number(0.5, 2.0),
+        flag=Flag(("--repeat-penalty",), parse=float, metavar="P"),
+        example=1.1,
         run="any",
         baselines=True,
     )

@@ -29,6 +29,7 @@ from attention_moa_graph._calls.errors import (
 )
 from attention_moa_graph._calls.limit import CallLimit
 from attention_moa_graph._calls.loop import in_thread, on_package_loop
+from attention_moa_graph._calls.models import provider_params
 from attention_moa_graph._calls.policy import CallPolicy
 
 
@@ -67,6 +68,7 @@ async def acall_model(
     sent a second time and the first reply wins (a hedged request). `clean`
     rewrites the reply's text first; nothing left is an empty reply.
     """
+    params = provider_params(model, params)
 
     def request() -> Awaitable[BaseMessage]:
         if on_package_loop():  # a sync caller's call: see `loop`

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph._calls.models import (
     Agent,
     LazyModel,
     ModelLike,
     Proposer,
     check_model_spec,
+    provider_params,
     resolve_agents,
     resolve_single,
 )
@@ -75,13 +77,20 @@ class MoAConfig:
             self.residual_for(settings),
         ):
             try:
-                agent.model.get()
+                model = agent.model.get()
+            except MoAError as exc:  # e.g. a local runtime that is not installed
+                raise ValueError(
+                    f"cannot create model {agent.model.label!r} for agent "
+                    f"{agent.name!r}: {exc}"
+                ) from exc
             except Exception as exc:
                 raise ValueError(
                     f"cannot create model {agent.model.label!r} for agent "
                     f"{agent.name!r}: {exc} Set the provider's API key (e.g. "
                     "OPENAI_API_KEY, ANTHROPIC_API_KEY) or pass a chat model instance."
                 ) from exc
+            # A parameter the model cannot take fails here, before any call.
+            provider_params(model, settings["params"]["draft"])
 
     def for_run(self, context: Any) -> RunSettings:
         """The settings of one run: the built options narrowed by its context.

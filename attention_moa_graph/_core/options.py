@@ -273,6 +273,7 @@ def role_params(options: MoAOptions, context: Mapping[str, Any]) -> dict[str, An
         temperatures["critique"] = temperatures["cross_attention"]
     temperatures.setdefault("verdict", 0.0)  # a judgement, not a composition
     max_tokens = context.get("max_tokens") or options.calls.max_tokens
+    penalty = context.get("repeat_penalty") or options.calls.repeat_penalty
     caps = {
         **(options.role_max_tokens or {}),
         **(context.get("role_max_tokens") or {}),
@@ -285,5 +286,7 @@ def role_params(options: MoAOptions, context: Mapping[str, Any]) -> dict[str, An
         cap = caps.get(role, VERDICT_MAX_TOKENS if role == "verdict" else max_tokens)
         if cap is not None:
             chosen["max_tokens"] = cap
+        if penalty is not None:
+            chosen["repeat_penalty"] = penalty
         params[role] = chosen
     return params

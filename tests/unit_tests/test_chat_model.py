@@ -115,3 +115,31 @@ async def test_the_compiled_graph_composes_in_lcel_with_a_bound_context():
     answer, layers = await chain.ainvoke("What is dew?")
     assert layers == 1 and answer.startswith("[demo] Chair's summary")
     assert chain.batch(["a?", "b?"])[1][1] == 1
+
+
+@pytest.mark.parametrize("where", ["field", "call"])
+async def test_stop_ends_the_answer_before_the_first_stop_sequence(where):
+    # The aggregator's answer, word by word: "agg reply <digest>".
+    built = model(**({"stop": [" reply"]} if where == "field" else {}))
+    per_call = {"stop": [" reply"]} if where == "call" else {}
+    reply = await built.ainvoke("hi", **per_call)
+    assert reply.content == "agg"
+    streamed = [c.content async for c in built.astream("hi", **per_call)]
+    assert "".join(streamed) == "agg"
+    sync = "".join(c.content for c in built.stream("hi", **per_call))
+    assert sync == "agg" and built.invoke("hi", **per_call).content == "agg"
+    # A stop sequence that never occurs changes nothing.
+    assert (await model().ainvoke("hi", stop=["zzz"])).content.startswith("agg reply")
+
+
+def test_a_stop_sequence_split_across_chunks_is_still_found():
+    from attention_moa_graph.adapters.chat_model import _StopGate
+
+    gate = _StopGate(["END"])
+    out = [gate.feed(piece) for piece in ("one E", "N", "D two")]
+    assert "".join(out) + gate.finish() == "one "
+    gate = _StopGate(["END"])
+    out = [gate.feed(piece) for piece in ("one E", "ND", "x")]
+    assert "".join(out) == "one "
+    gate = _StopGate(["END"])
+    assert gate.feed("one E") + gate.feed("x") + gate.finish() == "one Ex"

@@ -119,6 +119,8 @@ def run_value(settings: dict, name: str) -> Any:
         return {"summary": settings["params"]["summary"]["temperature"]}
     if name == "max_tokens":
         return settings["params"]["draft"]["max_tokens"]
+    if name == "repeat_penalty":
+        return settings["params"]["draft"]["repeat_penalty"]
     if name == "role_max_tokens":
         return {"cross_attention": settings["params"]["cross_attention"]["max_tokens"]}
     return settings[name]
@@ -240,3 +242,11 @@ def test_the_readme_table_is_the_one_the_declarations_give():
     assert current() == expected()
     for name in NAMES:
         assert f"| `{name}`" in current()
+
+
+async def test_a_parameter_a_model_cannot_take_fails_before_any_call():
+    agents = fake_agents(["a", "b"])
+    graph = create_attention_moa(agents, aggregator="demo:c", repeat_penalty=1.1)
+    with pytest.raises(ValueError, match="repeat_penalty.*OpenAI-protocol"):
+        await graph.ainvoke({"messages": [("user", "hi")]})
+    assert all(not p.model.calls for p in agents)
