@@ -1,0 +1,107 @@
+"""Single model, classic MoA and Attention-MoA on the local model, scored exactly.
+
+Thirty short questions written for this repository (`data/local_quality.jsonl`:
+15 factual, 15 arithmetic), each with the answers that count as right. An
+answer is right when one of them appears in it as a whole word (case
+ignored); it is not checked for wrong claims beside it. Every system runs on
+`local:smollm2` agents with the CLI's local defaults (temperature 0.2, 120
+tokens per call, 60 per critique, 2 layers). Needs `attention-moa local
+install`. Run: `python -m benchmarks.local_quality [--limit N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from attention_moa_graph import create_attention_moa
+from attention_moa_graph.evaluation import create_moa, create_single
+from attention_moa_graph.local import stop_servers
+from benchmarks.common import record
+
+DATA = Path(__file__).resolve().parent / "data" / "local_quality.jsonl"
+AGENTS = ["local:smollm2@1", "local:smollm2@2", "local:smollm2@3"]
+CHAIR = "local:smollm2@0"
+OPTIONS: dict[str, Any] = {"temperature": 0.2, "max_tokens": 120}
+
+
+def right(answer: str, accepted: list[str]) -> bool:
+    """Whether one accepted answer appears in `answer` as a whole word."""
+    return any(
+        re.search(rf"(?<![\w.]){re.escape(a)}(?![\w])", answer, re.IGNORECASE)
+        for a in accepted
+    )
+
+
+def systems() -> dict[str, Any]:
+    return {
+        "single model": create_single(CHAIR, **OPTIONS),
+        "classic MoA (3 agents, 2 layers)": create_moa(
+            AGENTS, aggregator=CHAIR, layers=2, **OPTIONS
+        ),
+        "Attention-MoA (3 agents, 2 layers)": create_attention_moa(
+            AGENTS,
+            aggregator=CHAIR,
+            max_layers=2,
+            role_max_tokens={"cross_attention": 60, "self_attention": 60},
+            **OPTIONS,
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=int, help="the first N questions only")
+    args = parser.parse_args()
+    items = [json.loads(line) for line in DATA.read_text().splitlines()]
+    items = items[: args.limit] if args.limit else items
+    rows = [
+        "| system | right | calls per question | tokens per question "
+        "| seconds per question |",
+        "|---|---|---|---|---|",
+    ]
+    misses: dict[str, list[int]] = {}
+    try:
+        for name, graph in systems().items():
+            correct, calls, tokens = 0, 0, 0
+            started = time.perf_counter()
+            for item in items:
+                prompt = f"Answer in one short sentence: {item['question']}"
+                result = graph.invoke({"messages": [("user", prompt)]})
+                if right(result["final_answer"], item["answers"]):
+                    correct += 1
+                else:
+                    misses.setdefault(name, []).append(item["id"])
+                calls += result["usage"]["total"]["calls"]
+                tokens += result["usage"]["total"]["total_tokens"]
+            seconds = time.perf_counter() - started
+            n = len(items)
+            rows.append(
+                f"| {name} | {correct}/{n} ({100 * correct / n:.0f}%) | "
+                f"{calls / n:.1f} | {tokens / n:,.0f} | {seconds / n:.1f} |"
+            )
+            print(rows[-1], flush=True)
+    finally:
+        stop_servers()
+    rows += ["", "Questions missed, by id: " + "; ".join(
+        f"{name}: {', '.join(map(str, ids))}" for name, ids in misses.items()
+    )]  # fmt: skip
+    table = "\n".join(
+        [
+            f"{len(items)} questions (`benchmarks/data/local_quality.jsonl`), "
+            "local SmolLM2-135M-Instruct agents.",
+            "",
+            *rows,
+        ]
+    )
+    record(
+        "Answer quality on the local model", "python -m benchmarks.local_quality", table
+    )
+
+
+if __name__ == "__main__":
+    main()
