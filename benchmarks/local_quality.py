@@ -6,7 +6,8 @@ answer is right when one of them appears in it as a whole word (case
 ignored); it is not checked for wrong claims beside it. Every system runs on
 `local:smollm2` agents with the CLI's local defaults (temperature 0.2, 120
 tokens per call, 60 per critique, 2 layers). Needs `attention-moa local
-install`. Run: `python -m benchmarks.local_quality [--limit N]`.
+install`. Run: `python -m benchmarks.local_quality [--limit N] [--model-file GGUF]`;
+`--model-file` runs every system on another GGUF model instead of SmolLM2.
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ def right(answer: str, accepted: list[str]) -> bool:
     )
 
 
-def systems() -> dict[str, Any]:
+def systems(model: str) -> dict[str, Any]:
+    agents = [a.replace("smollm2", model) for a in AGENTS]
+    chair = CHAIR.replace("smollm2", model)
     return {
-        "single model": create_single(CHAIR, **OPTIONS),
+        "single model": create_single(chair, **OPTIONS),
         "classic MoA (3 agents, 2 layers)": create_moa(
-            AGENTS, aggregator=CHAIR, layers=2, **OPTIONS
+            agents, aggregator=chair, layers=2, **OPTIONS
         ),
         "Attention-MoA (3 agents, 2 layers)": create_attention_moa(
-            AGENTS,
-            aggregator=CHAIR,
+            agents,
+            aggregator=chair,
             max_layers=2,
             role_max_tokens={"cross_attention": 60, "self_attention": 60},
             **OPTIONS,
@@ -56,7 +59,15 @@ def systems() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, help="the first N questions only")
+    parser.add_argument(
+        "--model-file", type=Path, help="a GGUF model file to run instead of SmolLM2"
+    )
     args = parser.parse_args()
+    model, label = "smollm2", "SmolLM2-135M-Instruct"
+    if args.model_file:
+        if not args.model_file.is_file():
+            parser.error(f"--model-file {args.model_file}: no such file")
+        model, label = str(args.model_file.resolve()), args.model_file.stem
     items = [json.loads(line) for line in DATA.read_text().splitlines()]
     items = items[: args.limit] if args.limit else items
     rows = [
@@ -66,7 +77,7 @@ def main() -> None:
     ]
     misses: dict[str, list[int]] = {}
     try:
-        for name, graph in systems().items():
+        for name, graph in systems(model).items():
             correct, calls, tokens = 0, 0, 0
             started = time.perf_counter()
             for item in items:
@@ -87,13 +98,14 @@ def main() -> None:
             print(rows[-1], flush=True)
     finally:
         stop_servers()
-    rows += ["", "Questions missed, by id: " + "; ".join(
+    missed = "; ".join(
         f"{name}: {', '.join(map(str, ids))}" for name, ids in misses.items()
-    )]  # fmt: skip
+    )
+    rows += ["", f"Questions missed, by id: {missed or 'none'}"]
     table = "\n".join(
         [
             f"{len(items)} questions (`benchmarks/data/local_quality.jsonl`), "
-            "local SmolLM2-135M-Instruct agents.",
+            f"local {label} agents.",
             "",
             *rows,
         ]
