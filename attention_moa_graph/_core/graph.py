@@ -146,6 +146,7 @@ def create_attention_moa(
                 "event": "layer_end",
                 "layer": record["layer"],
                 "stopped": record["stopped"],
+                "converged": record["converged"],
                 "calls": record["usage"]["total"]["calls"],
             }
         )

@@ -56,7 +56,14 @@ def _describe(event: dict[str, Any]) -> str | None:
         stage = _STAGE_NAMES.get(event["stage"], event["stage"])
         return f"  {stage}: {event['results']} done ({event['calls']} calls so far)"
     if kind == "layer_end":
-        stop = " [yellow]residual agent: stop[/yellow]" if event["stopped"] else ""
+        stop = ""
+        if event["stopped"]:
+            why = (
+                "the round repeated the last"
+                if event["converged"]
+                else "residual agent"
+            )
+            stop = f"; [yellow]stop ({why})[/yellow]"
         return f"  layer {layer} done: {event['calls']} calls{stop}"
     return None
 
@@ -161,11 +168,13 @@ def run_ask(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     total = result["usage"]["total"]
-    reason = (
-        "stopped early by the residual agent"
-        if result["stop_reason"] == "early_stop"
-        else "ran every layer"
-    )
+    reason = "ran every layer"
+    if result["stop_reason"] == "early_stop":
+        reason = (
+            "stopped early: the round repeated the last"
+            if result["layers"][-1]["converged"]
+            else "stopped early by the residual agent"
+        )
     layers = len(result["layers"])
     errors.print(
         f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "

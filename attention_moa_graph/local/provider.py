@@ -21,8 +21,6 @@ from attention_moa_graph.local.runtime import (
 from attention_moa_graph.local.server import ServerSettings, shared_server
 
 DEFAULT_NAME = "smollm2"
-REPEAT_PENALTY = 1.15
-"""Tiny models loop on phrases; a mild penalty on repeats reads better."""
 
 
 def parse_name(name: str) -> tuple[str, int | None]:
@@ -70,7 +68,6 @@ def local_model(name: str) -> BaseChatModel:
         base_url=server.base_url,
         api_key=SecretStr(server.api_key),
         seed=seed,
-        extra_body={"repeat_penalty": REPEAT_PENALTY},
         stream_usage=True,
         max_retries=0,
     )

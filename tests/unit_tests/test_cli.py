@@ -20,10 +20,24 @@ def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
     for layer in (1, 2, 3):
         assert f"layer {layer}" in err
     assert "critiques: 9 done" in err
-    assert "residual agent: stop" in err
+    assert "layer 3 done: 17 calls; stop (residual agent)" in err
     assert "3 layers (stopped early by the residual agent), 51 model calls" in err
     assert captured.out.startswith("[demo] Chair's summary of 3 answers")
     assert captured.out.count("\n") == 1 and "layer" not in captured.out
+
+
+def test_a_stop_on_repeated_rounds_is_told_apart_from_the_residual_agents():
+    from attention_moa_graph.cli.ask import _describe
+
+    event = {"event": "layer_end", "layer": 2, "calls": 16}
+    repeated = _describe({**event, "stopped": True, "converged": True})
+    assert (
+        repeated
+        == "  layer 2 done: 16 calls; [yellow]stop (the round repeated the last)[/yellow]"
+    )
+    assert _describe({**event, "stopped": False, "converged": False}) == (
+        "  layer 2 done: 16 calls"
+    )
 
 
 def test_ask_json_returns_the_layer_records(capsys):

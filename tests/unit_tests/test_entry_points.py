@@ -59,12 +59,12 @@ async def test_astream_reports_layer_progress_and_ends_with_the_answer():
     assert comparable(final) == comparable(expected)
     starts = [e["layer"] for e in events if e["event"] == "layer_start"]
     ends = [
-        (e["layer"], e["stopped"], e["calls"])
+        (e["layer"], e["stopped"], e["converged"], e["calls"])
         for e in events
         if e["event"] == "layer_end"
     ]
     assert starts == [1, 2, 3]
-    assert ends == [(1, False, 16), (2, False, 18), (3, True, 17)]
+    assert ends == [(1, False, False, 16), (2, False, False, 18), (3, True, False, 17)]
     stages = [
         (e["layer"], e["stage"], e["results"])
         for e in events
