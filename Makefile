@@ -67,6 +67,7 @@ bench: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m benchmarks.first_token
 	$(BIN)/python -m benchmarks.cost
 	$(BIN)/python -m benchmarks.stop_decision
+	$(BIN)/python -m benchmarks.serve_load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

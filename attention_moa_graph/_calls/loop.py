@@ -137,6 +137,11 @@ def on_package_loop() -> bool:
         return False
 
 
+def start_on_loop(coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+    """Start `coroutine` on the package's loop (a long-lived server's home)."""
+    return _LOOP.submit(coroutine)
+
+
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run `coroutine` on the package's loop and wait for its result.
 

@@ -40,7 +40,7 @@ from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.policy import with_attempts
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
-from attention_moa_graph.adapters.streaming import astream_answer
+from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 
 
 def _children_of(
@@ -61,51 +61,6 @@ def _children_of(
 
 
 _OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | {"calls"}
-
-
-def cut_at_stop(text: str, stop: list[str] | None) -> str:
-    """The text up to the first stop sequence (OpenAI's `stop`), if any occurs."""
-    cuts = [text.find(s) for s in stop or () if s and s in text]
-    return text[: min(cuts)] if cuts else text
-
-
-class _StopGate:
-    """Passes streamed text on until a stop sequence; holds back a partial one."""
-
-    def __init__(self, stop: list[str] | None) -> None:
-        self.stop = [s for s in stop or () if s]
-        self.text = ""
-        self.sent = 0
-        self.done = False
-
-    def feed(self, text: str) -> str:
-        if self.done:
-            return ""
-        self.text += text
-        cut = cut_at_stop(self.text, self.stop)
-        if len(cut) < len(self.text):
-            self.done = True
-            end = len(cut)
-        else:
-            # Keep back an ending that may grow into a stop sequence.
-            held = max(
-                (
-                    k
-                    for s in self.stop
-                    for k in range(1, len(s))
-                    if self.text.endswith(s[:k])
-                ),
-                default=0,
-            )
-            end = len(self.text) - held
-        out, self.sent = self.text[self.sent : end], max(self.sent, end)
-        return out
-
-    def finish(self) -> str:
-        if self.done:
-            return ""
-        out, self.sent = self.text[self.sent :], len(self.text)
-        return out
 
 
 class AttentionMoAChatModel(BaseChatModel):
@@ -305,7 +260,7 @@ class AttentionMoAChatModel(BaseChatModel):
         config: RunnableConfig,
         context: dict[str, Any],
     ) -> AsyncIterator[ChatGenerationChunk]:
-        gate = _StopGate(stop or self.stop)
+        gate = StopGate(stop or self.stop)
         async for event in astream_answer(
             self._graph, {"messages": messages}, config, context=context
         ):

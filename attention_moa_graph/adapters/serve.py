@@ -1,36 +1,116 @@
 """An OpenAI-compatible `/v1/chat/completions` endpoint backed by the ensemble.
 
-Any OpenAI client can then use Attention-MoA as if it were one model:
-plain and streamed completions, with usage. Requests are stateless (send the
-whole conversation each time, as with OpenAI). It binds to 127.0.0.1 unless
-told otherwise and has no authentication of its own: put it behind one before
-exposing it.
+Any OpenAI client can then use Attention-MoA as if it were one model: plain
+and streamed completions, with usage. Requests are stateless (send the whole
+conversation each time, as with OpenAI).
+
+The server is a Starlette app under uvicorn, running on the package's own
+event loop, so its runs share the call cap and thread pool of every other
+run in the process. What it lets clients do is set by `ServeLimits`: a key,
+the hosts it answers to, body size, time to send a request, runs at once. A
+client that goes away cancels its run: no model call starts after that.
+Failures of the ensemble's models reach clients as a 502 with a request id
+only; the detail, cleared of keys, goes to the `attention_moa_graph.serve`
+logger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
+import re
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
+import uvicorn
 from langchain_core.messages import convert_to_messages
 from langgraph.graph.state import CompiledStateGraph
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from attention_moa_graph._calls.errors import MoAError, MoAInputError
-from attention_moa_graph._calls.loop import iterate_sync
-from attention_moa_graph.adapters.streaming import astream_answer
+from attention_moa_graph._calls.loop import start_on_loop
+from attention_moa_graph.adapters import _openai_api as api
+from attention_moa_graph.adapters._http import (
+    ServeLimits,
+    check_headers,
+    check_json,
+    head_deadline_protocol,
+    read_body,
+)
+from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
+
+__all__ = ["ChatCompletionsServer", "ServeLimits"]
+
+log = logging.getLogger("attention_moa_graph.serve")
+T = TypeVar("T")
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # many clients at once; the default backlog is 5
+class _ClientGone(Exception):
+    """The client closed the connection before its answer was complete."""
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has gone (its body already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(work: Awaitable[T], receive: Receive) -> T:
+    """`work`'s result; cancels it and raises `_ClientGone` if the client goes."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    if task.cancelled() or not task.done():
+        raise _ClientGone
+    return task.result()
+
+
+class _EventStream(Response):
+    """A server-sent event stream that is cancelled when its client goes."""
+
+    def __init__(
+        self,
+        produce: Callable[[Send], Awaitable[None]],
+        done: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.produce = produce
+        self.done = done
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await _unless_disconnected(self.produce(send), receive)
+        except _ClientGone:
+            pass
+        finally:
+            self.done()
 
 
 class ChatCompletionsServer:
-    """Serves one compiled graph as the model `model_name`."""
+    """Serves one compiled graph as the model `model_name`.
+
+    Raises:
+        ValueError: When `host` is not a loopback address and `limits` has no
+            key (and does not waive it).
+        OSError: When the address cannot be bound.
+    """
 
     def __init__(
         self,
@@ -39,168 +119,284 @@ class ChatCompletionsServer:
         model_name: str = "attention-moa",
         host: str = "127.0.0.1",
         port: int = 8000,
+        limits: ServeLimits | None = None,
     ) -> None:
-        """Prepare the server; `start()` or `serve_forever()` runs it."""
+        """Bind the address; `start()` or `serve_forever()` serves it."""
         self.graph = graph
         self.model_name = model_name
-        self._server = _Server((host, port), _make_handler(self))
+        self.limits = limits or ServeLimits()
+        self.limits.check_bind(host)
+        self._hosts = self.limits.hosts(host)
+        self._running = 0
+        app = Starlette(
+            routes=[
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            ],
+            exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
+        )
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http=head_deadline_protocol(self.limits.head_timeout),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+        self._socket = config.bind_socket()
+        self._server = uvicorn.Server(config)
+        self._serving: Future[None] | None = None
 
     @property
     def base_url(self) -> str:
         """The `base_url` to give an OpenAI client."""
-        host, port = self._server.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else host
-        return f"http://{name}:{port}/v1"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+
+    @property
+    def running(self) -> int:
+        """Runs in progress now."""
+        return self._running
 
     def start(self) -> ChatCompletionsServer:
-        """Serve in a background thread."""
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        """Serve on the package's event loop; returns once it accepts requests."""
+        if self._serving is None:
+            self._serving = start_on_loop(self._server.serve(sockets=[self._socket]))
+            deadline = time.monotonic() + 30
+            while not self._server.started and time.monotonic() < deadline:
+                if self._serving.done():
+                    self._serving.result()  # raises what stopped it
+                time.sleep(0.01)
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
-        self._server.serve_forever()
+        """Serve until interrupted (Ctrl-C), then stop."""
+        self.start()
+        assert self._serving is not None
+        try:
+            done = threading.Event()
+            self._serving.add_done_callback(lambda _: done.set())
+            while not done.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def completion(self, result: dict[str, Any]) -> dict[str, Any]:
-        """The OpenAI response body for a finished run."""
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.model_name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": result["final_answer"]},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": _usage(result),
-            "attention_moa": {
-                "stop_reason": result["stop_reason"],
-                "layers": len(result["layers"]),
-                "usage": result["usage"],
-            },
-        }
-
-
-def _usage(result: dict[str, Any]) -> dict[str, int]:
-    total = result["usage"]["total"]
-    return {
-        "prompt_tokens": total["input_tokens"],
-        "completion_tokens": total["output_tokens"],
-        "total_tokens": total["total_tokens"],
-    }
-
-
-def _make_handler(app: ChatCompletionsServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the CLI prints its own line per request."""
-
-        def _json(self, code: int, payload: object) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _error(self, code: int, message: str, kind: str) -> None:
-            self._json(code, {"error": {"message": message, "type": kind}})
-
-        def do_GET(self) -> None:
-            """List the one model served."""
-            if self.path.rstrip("/") == "/v1/models":
-                model = {"id": app.model_name, "object": "model", "owned_by": "local"}
-                self._json(200, {"object": "list", "data": [model]})
-            else:
-                self._error(404, f"no route {self.path}", "not_found")
-
-        def do_POST(self) -> None:
-            """Answer a chat completion request."""
-            if self.path.rstrip("/") != "/v1/chat/completions":
-                return self._error(404, f"no route {self.path}", "not_found")
+        """Stop serving: close the socket, cancel the runs in progress."""
+        self._server.should_exit = True
+        self._server.force_exit = True
+        if self._serving is not None:
             try:
-                length = int(self.headers.get("content-length") or 0)
-                request = json.loads(self.rfile.read(length) or b"{}")
-                messages = convert_to_messages(request.get("messages") or [])
-            except (ValueError, TypeError, NotImplementedError) as exc:
-                return self._error(
-                    400, f"bad request body: {exc}", "invalid_request_error"
-                )
-            include_usage = bool(
-                (request.get("stream_options") or {}).get("include_usage")
+                self._serving.result(timeout=10)
+            except Exception:  # already reported, or the loop is gone
+                log.debug("the server stopped with an error", exc_info=True)
+        self._socket.close()
+
+    async def _models(self, request: Request) -> Response:
+        try:
+            check_headers(request, self._hosts, self.limits.api_key)
+        except api.ApiError as error:
+            return _error(error)
+        model = {"id": self.model_name, "object": "model", "owned_by": "attention-moa"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    async def _chat(self, request: Request) -> Response:
+        request_id = f"req_{uuid.uuid4().hex[:16]}"
+        try:
+            check_headers(request, self._hosts, self.limits.api_key)
+            check_json(request)
+            chat = api.parse_request(
+                await read_body(request, self.limits), self.model_name
             )
+            if self._running >= self.limits.max_running:
+                raise api.ApiError(
+                    503,
+                    f"the server is answering {self._running} requests, its most "
+                    "at once; try again shortly.",
+                    "server_error",
+                    code="server_busy",
+                    headers={"retry-after": "1"},
+                )
             try:
-                if request.get("stream"):
-                    self._stream({"messages": messages}, include_usage)
-                else:
-                    result = app.graph.invoke({"messages": messages})
-                    self._json(200, app.completion(result))
-            except MoAInputError as exc:
-                self._error(400, str(exc), "invalid_request_error")
-            except MoAError as exc:
-                self._error(502, str(exc), "upstream_error")
-            return None
+                messages = convert_to_messages(chat.lc_messages())
+            except (ValueError, TypeError, NotImplementedError) as exc:
+                raise api.ApiError(400, f"invalid messages: {exc}") from None
+        except api.ApiError as error:
+            return _error(error, request_id)
+        self._running += 1
+        run = _Run(self, chat, {"messages": messages}, request_id)
+        if chat.stream:
+            return _EventStream(run.stream, self._finished)
+        try:
+            body = await _unless_disconnected(run.answer(), request.receive)
+        except _ClientGone:
+            return Response(status_code=499)  # nobody reads it
+        except api.ApiError as error:
+            return _error(error, request_id)
+        finally:
+            self._finished()
+        return JSONResponse(body, headers={"x-request-id": request_id})
 
-        def _stream(self, payload: dict[str, Any], include_usage: bool) -> None:
-            base = {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": app.model_name,
-            }
-            started = False
+    def _finished(self) -> None:
+        self._running -= 1
 
-            def send(delta: dict[str, Any], finish: str | None = None) -> None:
-                nonlocal started
-                if not started:
-                    started = True
-                    self.send_response(200)
-                    self.send_header("content-type", "text/event-stream")
-                    self.send_header("connection", "close")
-                    self.end_headers()
-                choice = {"index": 0, "delta": delta, "finish_reason": finish}
-                self._event({**base, "choices": [choice]})
 
-            result: dict[str, Any] = {}
-            first = True
-            try:
-                for event in iterate_sync(astream_answer(app.graph, payload)):
-                    if event.kind == "token":
-                        delta = {"content": event.data}
-                        if first:
-                            delta["role"] = "assistant"
-                            first = False
-                        send(delta)
-                    elif event.kind == "result":
-                        result = event.data
-            except MoAError as exc:
-                if not started:
-                    raise
-                # Headers are out: report the failure in the stream itself.
-                self._event({"error": {"message": str(exc), "type": "upstream_error"}})
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
-                self.close_connection = True
+class _Run:
+    """One request's run of the graph, plain or streamed."""
+
+    def __init__(
+        self,
+        server: ChatCompletionsServer,
+        chat: api.ChatRequest,
+        payload: dict[str, Any],
+        request_id: str,
+    ) -> None:
+        self.server = server
+        self.chat = chat
+        self.payload = payload
+        self.request_id = request_id
+
+    async def answer(self) -> dict[str, Any]:
+        """The completion body, or ApiError."""
+        try:
+            result = await self.server.graph.ainvoke(
+                self.payload, context=self.chat.run_options()
+            )
+        except Exception as exc:
+            raise self._failure(exc) from None
+        return api.completion(
+            result,
+            cut_at_stop(result["final_answer"], self.chat.stops()),
+            self.server.model_name,
+            "stop",
+        )
+
+    async def stream(self, send: Send) -> None:
+        """Send the answer as server-sent events as it is written."""
+        base = api.chunk_base(self.server.model_name)
+        gate = StopGate(self.chat.stops())
+        started = False
+        first = True
+
+        async def event(payload: object) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"text/event-stream"),
+                            (b"cache-control", b"no-cache"),
+                            (b"x-request-id", self.request_id.encode()),
+                        ],
+                    }
+                )
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": f"data: {data}\n\n".encode(),
+                    "more_body": True,
+                }
+            )
+
+        async def text(piece: str) -> None:
+            nonlocal first
+            if piece:
+                delta = {"content": piece}
+                if first:
+                    delta, first = {"role": "assistant", **delta}, False
+                await event(api.chunk(base, delta))
+
+        result: dict[str, Any] = {}
+        try:
+            events: AsyncIterator[Any] = astream_answer(
+                self.server.graph, self.payload, context=self.chat.run_options()
+            )
+            async for item in events:
+                if item.kind == "token":
+                    await text(gate.feed(item.data))
+                elif item.kind == "result":
+                    result = item.data
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = self._failure(exc)
+            if not started:
+                response = _error(error, self.request_id)
+                await response({"type": "http"}, _never, send)
                 return
-            send({}, finish="stop")
-            if include_usage:
-                self._event({**base, "choices": [], "usage": _usage(result)})
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
-            self.close_connection = True
+            # Headers are out: report the failure in the stream itself.
+            await event(error.body())
+        else:
+            await text(gate.finish())
+            await event(api.chunk(base, {}, "stop"))
+            options = self.chat.stream_options
+            if options is not None and options.include_usage:
+                await event({**base, "choices": [], "usage": api.usage(result)})
+        await event("[DONE]")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-        def _event(self, payload: object) -> None:
-            self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
-            self.wfile.flush()
+    def _failure(self, exc: Exception) -> api.ApiError:
+        """What the client is told of a failed run; the operator's log has more."""
+        if isinstance(exc, MoAInputError):
+            return api.ApiError(400, str(exc))
+        detail = redact(f"{type(exc).__name__}: {exc}", self.server.limits.api_key)
+        if isinstance(exc, MoAError):
+            log.error("request %s: the ensemble failed: %s", self.request_id, detail)
+            return api.ApiError(
+                502,
+                f"the ensemble's models failed to answer (request {self.request_id}; "
+                "the server's log has the detail).",
+                "upstream_error",
+                code="upstream_error",
+            )
+        log.error("request %s failed: %s", self.request_id, detail)
+        return api.ApiError(
+            500,
+            f"the server failed (request {self.request_id}; its log has the detail).",
+            "server_error",
+        )
 
-    return Handler
+
+async def _never() -> dict[str, Any]:  # an error response reads nothing
+    await asyncio.Event().wait()
+    return {}
+
+
+def redact(text: str, *keys: str | None) -> str:
+    """`text` without `keys` or the values of secret-looking environment variables."""
+    secrets = {k for k in keys if k}
+    secrets |= {
+        value
+        for name, value in os.environ.items()
+        if _SECRET_NAME.search(name) and len(value) >= 8
+    }
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _error(error: api.ApiError, request_id: str | None = None) -> JSONResponse:
+    headers = dict(error.headers)
+    if request_id:
+        headers["x-request-id"] = request_id
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own rejections (no route, wrong method) in OpenAI's shape."""
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    message = (
+        f"no route {request.method} {request.url.path}"
+        if exc.status_code in (404, 405)
+        else str(exc.detail)
+    )
+    return _error(api.ApiError(exc.status_code, message, kind))

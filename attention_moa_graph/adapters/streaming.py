@@ -141,3 +141,51 @@ async def astream_answer(
     if rest:
         yield StreamEvent("token", rest)
     yield StreamEvent("result", result)
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    """The text up to the first stop sequence (OpenAI's `stop`), if any occurs."""
+    cuts = [text.find(s) for s in stop or () if s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+class StopGate:
+    """Passes streamed text on until a stop sequence; holds back a partial one."""
+
+    def __init__(self, stop: list[str] | None) -> None:
+        """A gate for `stop` (None or empty: pass everything)."""
+        self.stop = [s for s in stop or () if s]
+        self.text = ""
+        self.sent = 0
+        self.done = False
+
+    def feed(self, text: str) -> str:
+        """What of the text so far, `text` added, may be passed on now."""
+        if self.done:
+            return ""
+        self.text += text
+        cut = cut_at_stop(self.text, self.stop)
+        if len(cut) < len(self.text):
+            self.done = True
+            end = len(cut)
+        else:
+            # Keep back an ending that may grow into a stop sequence.
+            held = max(
+                (
+                    k
+                    for s in self.stop
+                    for k in range(1, len(s))
+                    if self.text.endswith(s[:k])
+                ),
+                default=0,
+            )
+            end = len(self.text) - held
+        out, self.sent = self.text[self.sent : end], max(self.sent, end)
+        return out
+
+    def finish(self) -> str:
+        """The rest, at the end of the stream."""
+        if self.done:
+            return ""
+        out, self.sent = self.text[self.sent :], len(self.text)
+        return out

@@ -16,7 +16,7 @@ from attention_moa_graph.cli.ask import run_ask
 from attention_moa_graph.cli.ensemble import ensemble_options
 from attention_moa_graph.cli.evaluate import add_eval_parser, run_eval
 from attention_moa_graph.cli.local import run_local
-from attention_moa_graph.cli.serve import run_serve
+from attention_moa_graph.cli.serve import add_serve_arguments, run_serve
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,17 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve POST /v1/chat/completions (plain and streamed, with "
         "usage) backed by the ensemble, so any OpenAI client can use it.",
     )
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default: 127.0.0.1; the server has no auth)",
-    )
-    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
-    serve.add_argument(
-        "--model-name",
-        default="attention-moa",
-        help="the model id clients see (default: attention-moa)",
-    )
+    add_serve_arguments(serve)
     add_eval_parser(commands)
     local = commands.add_parser(
         "local",

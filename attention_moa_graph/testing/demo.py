@@ -138,4 +138,5 @@ def demo_model(persona: str) -> ScriptedChatModel:
     return ScriptedChatModel(
         reply=reply,
         model_name=f"demo:{persona}",
+        keep_calls=100,  # a served demo answers for long: memory stays bounded
     )

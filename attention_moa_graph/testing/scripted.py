@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,10 @@ class ScriptedChatModel(BaseChatModel):
             path, so parallel calls overlap), or a function of the input
             messages giving them (a slow stage, a straggling agent).
         chunk_size: Words per chunk when streaming.
-        calls: Every call made, with its prompt and `moa_*` run metadata.
+        calls: The calls made, with their prompts and `moa_*` run metadata:
+            every call, or the latest `keep_calls` of them.
+        keep_calls: How many calls to remember (None: all of them); a model
+            that serves for long keeps its memory bounded with a number.
         peak_in_flight: The largest number of calls that were running at once.
     """
 
@@ -78,11 +82,16 @@ class ScriptedChatModel(BaseChatModel):
     model_name: str = "scripted"
     latency: float | Callable[[Sequence[BaseMessage]], float] = 0.0
     chunk_size: int = 1
+    keep_calls: int | None = None
 
-    _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
+    _calls: deque[ScriptedCall] = PrivateAttr()
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _in_flight: int = PrivateAttr(default=0)
     _peak: int = PrivateAttr(default=0)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Start the call record, bounded by `keep_calls`."""
+        self._calls = deque(maxlen=self.keep_calls)
 
     @property
     def _llm_type(self) -> str:

@@ -62,9 +62,15 @@ def test_a_real_model_answers_through_every_stage(runtime):
     assert pid is not None and alive(pid)
 
     texts = [result["final_answer"]]
+    replies = 1  # the residual synthesis
     for record in result["layers"]:
-        assert len(record["drafts"]) == len(record["refined"]) == 2
-        assert sum(map(len, record["critiques"].values())) == 4
+        assert len(record["drafts"]) == 2, record["failures"]
+        assert sum(map(len, record["critiques"].values())) == 4, record["failures"]
+        # A tiny model may fail a refinement on every try (an empty reply, say):
+        # the failure is recorded and the layer goes on with the other agent.
+        missing = {"proposer_0", "proposer_1"} - set(record["refined"])
+        assert record["refined"] and missing <= set(record["failures"])
+        replies += 2 + 4 + len(record["refined"]) + 1
         texts += [*record["drafts"].values(), *record["refined"].values()]
         texts += [c for by in record["critiques"].values() for c in by.values()]
         texts.append(record["summary"])
@@ -74,7 +80,9 @@ def test_a_real_model_answers_through_every_stage(runtime):
     assert not any(t.startswith("[demo]") or ANY_TAG.search(t) for t in texts)
     assert len(set(texts)) > len(texts) // 2  # not one reply echoed everywhere
     usage = result["usage"]
-    assert usage["total"]["calls"] == (2 + 4 + 2 + 1) * 2 + 1
+    assert (
+        usage["total"]["calls"] == replies
+    )  # (2 + 4 + 2 + 1) * 2 + 1 unless one failed
     for role in ("draft", "cross_attention", "self_attention", "refine", "summary"):
         assert usage["by_role"][role]["output_tokens"] > 0, role
         assert usage["by_role"][role]["input_tokens"] > 0, role

@@ -133,13 +133,13 @@ async def test_stop_ends_the_answer_before_the_first_stop_sequence(where):
 
 
 def test_a_stop_sequence_split_across_chunks_is_still_found():
-    from attention_moa_graph.adapters.chat_model import _StopGate
+    from attention_moa_graph.adapters.streaming import StopGate
 
-    gate = _StopGate(["END"])
+    gate = StopGate(["END"])
     out = [gate.feed(piece) for piece in ("one E", "N", "D two")]
     assert "".join(out) + gate.finish() == "one "
-    gate = _StopGate(["END"])
+    gate = StopGate(["END"])
     out = [gate.feed(piece) for piece in ("one E", "ND", "x")]
     assert "".join(out) == "one "
-    gate = _StopGate(["END"])
+    gate = StopGate(["END"])
     assert gate.feed("one E") + gate.feed("x") + gate.finish() == "one Ex"

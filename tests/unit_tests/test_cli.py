@@ -32,8 +32,8 @@ def test_a_stop_on_repeated_rounds_is_told_apart_from_the_residual_agents():
     event = {"event": "layer_end", "layer": 2, "calls": 16}
     repeated = _describe({**event, "stopped": True, "converged": True})
     assert (
-        repeated
-        == "  layer 2 done: 16 calls; [yellow]stop (the round repeated the last)[/yellow]"
+        repeated == "  layer 2 done: 16 calls; "
+        "[yellow]stop (the round repeated the last)[/yellow]"
     )
     assert _describe({**event, "stopped": False, "converged": False}) == (
         "  layer 2 done: 16 calls"

@@ -1,0 +1,205 @@
+"""What stands between the network and the ensemble: limits, key and host checks.
+
+uvicorn bounds header size but not the time a client may take to send a
+request's head, so a client that opens a connection and sends half a line
+would hold it open for good; `head_deadline_protocol` closes such a connection.
+The request checks run in the order that costs least: the Host and Origin
+(so a web page the operator visits cannot reach a loopback server), the key,
+the content type, then the body, read against a size cap and a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from attention_moa_graph.adapters._openai_api import ApiError
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one server lets a client do.
+
+    Attributes:
+        api_key: The key every request must send as `Authorization: Bearer`;
+            None: no key (allowed on loopback addresses only, unless
+            `insecure_no_auth`).
+        allowed_hosts: Host names the `Host` and `Origin` headers may name,
+            beside the loopback names and the bound address; `*`: any.
+        max_body_bytes: Largest request body (413 above it).
+        max_running: Most runs at once; more requests get 503 and Retry-After.
+        head_timeout: Seconds a client may take to send a request's headers.
+        body_timeout: Seconds a client may take to send a request's body (408).
+        insecure_no_auth: Serve a non-loopback address without a key.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 1_000_000
+    max_running: int = 8
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    insecure_no_auth: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_running"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, not {getattr(self, name)}")
+        for name in ("head_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0, not {getattr(self, name)}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("the API key is empty; set a key or none at all")
+
+    def check_bind(self, host: str) -> None:
+        """Refuse to serve a non-loopback address without a key.
+
+        Raises:
+            ValueError: Saying how to add a key.
+        """
+        if host in LOOPBACK_HOSTS or self.api_key or self.insecure_no_auth:
+            return
+        raise ValueError(
+            f"refusing to serve {host} without a key: anyone who reaches the port "
+            "would spend the models' API keys. Set ATTENTION_MOA_API_KEY (or name "
+            "another variable with --api-key-env), or pass --insecure-no-auth."
+        )
+
+    def hosts(self, bound: str) -> frozenset[str] | None:
+        """The names `Host` may carry (None: any)."""
+        if "*" in self.allowed_hosts:
+            return None
+        extra = {bound} if bound not in ("0.0.0.0", "::", "") else set()
+        return LOOPBACK_HOSTS | extra | {h.lower() for h in self.allowed_hosts}
+
+
+def _hostname(value: str) -> str:
+    """The host part of a `Host` header value (`[::1]:8000` -> `::1`)."""
+    return (urlsplit(f"//{value}").hostname or "").lower()
+
+
+def check_headers(
+    request: Request, hosts: frozenset[str] | None, api_key: str | None
+) -> None:
+    """The checks that need only the headers.
+
+    Raises:
+        ApiError: 400 for a foreign Host, 403 for a foreign Origin, 401 for a
+            missing or wrong key, 415 for a body that is not JSON.
+    """
+    if hosts is not None:
+        if _hostname(request.headers.get("host", "")) not in hosts:
+            raise ApiError(
+                400,
+                "the Host header names a host this server does not answer to; "
+                "the operator can add it with --allowed-host.",
+                code="invalid_host",
+            )
+        origin = request.headers.get("origin")
+        if origin is not None and (urlsplit(origin).hostname or "") not in hosts:
+            raise ApiError(
+                403,
+                "requests from web pages of other origins are refused.",
+                "permission_error",
+                code="invalid_origin",
+            )
+    if api_key is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), api_key.encode()
+        ):
+            raise ApiError(
+                401,
+                "a valid API key is required: send Authorization: Bearer <key>.",
+                "authentication_error",
+                code="invalid_api_key",
+                headers={"www-authenticate": "Bearer"},
+            )
+
+
+def check_json(request: Request) -> None:
+    """Raises ApiError 415 unless the body is declared JSON."""
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared != "application/json":
+        raise ApiError(
+            415,
+            "the request body must be JSON, sent with Content-Type: application/json.",
+            code="unsupported_media_type",
+        )
+
+
+async def read_body(request: Request, limits: ServeLimits) -> bytes:
+    """The body, read within the size cap and the deadline.
+
+    Raises:
+        ApiError: 413 above `max_body_bytes`, 408 past `body_timeout`.
+    """
+    too_large = ApiError(
+        413,
+        f"the request body is larger than this server takes "
+        f"({limits.max_body_bytes:,} bytes).",
+        code="request_too_large",
+    )
+    declared = request.headers.get("content-length")
+    if (
+        declared is not None
+        and declared.isdigit()
+        and int(declared) > limits.max_body_bytes
+    ):
+        raise too_large
+    parts: list[bytes] = []
+
+    async def read() -> None:
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > limits.max_body_bytes:
+                raise too_large
+            parts.append(part)
+
+    try:
+        await asyncio.wait_for(read(), limits.body_timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(
+            408,
+            f"the request body did not arrive within {limits.body_timeout:g} s.",
+            code="request_timeout",
+        ) from None
+    return b"".join(parts)
+
+
+class _HeadDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing connections whose head is late."""
+
+    head_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(None)
+
+    def on_response_complete(self) -> None:
+        finished = self.cycle  # before a pipelined request replaces it
+        super().on_response_complete()
+        self._arm(finished)
+
+    def _arm(self, waiting_after: Any) -> None:
+        def expire() -> None:
+            # Still no new request since the deadline was set: the head is late.
+            if self.cycle is waiting_after and not self.transport.is_closing():
+                self.transport.close()
+
+        if not self.transport.is_closing():
+            self.loop.call_later(self.head_timeout, expire)
+
+
+def head_deadline_protocol(seconds: float) -> type[H11Protocol]:
+    """Uvicorn's h11 protocol with a deadline of `seconds` for request heads."""
+    return type("HeadDeadlineProtocol", (_HeadDeadline,), {"head_timeout": seconds})
