@@ -12,9 +12,10 @@ hand.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, NoReturn
 
@@ -115,6 +116,23 @@ async def _hedged(
             task.cancel()
 
 
+def _with_next_seeds(
+    model: BaseChatModel, params: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """The call's parameters for each try: a seeded model gets a new seed each time.
+
+    With a fixed seed the same prompt gets the same reply, so a retry after
+    an empty or malformed reply would fail the same way (a local agent
+    `local:smollm2@1` does exactly that).
+    """
+    yield params
+    seed = params.get("seed", getattr(model, "seed", None))
+    tries = itertools.count(1)
+    while True:
+        attempt = next(tries)
+        yield {**params, "seed": seed + attempt} if isinstance(seed, int) else params
+
+
 class CallRunner:
     """Makes model calls under one `CallPolicy`, sharing its call cap."""
 
@@ -144,6 +162,7 @@ class CallRunner:
         """
         started = time.monotonic()
         pauses = self.policy.pauses()
+        tries = _with_next_seeds(model, params)
 
         def elapsed() -> float:
             return time.monotonic() - started
@@ -159,7 +178,7 @@ class CallRunner:
                             model,
                             messages,
                             config,
-                            params,
+                            next(tries),
                             budget,
                             self.policy.hedge_after,
                             clean,

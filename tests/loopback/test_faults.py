@@ -238,3 +238,23 @@ async def test_repeat_penalty_reaches_an_openai_protocol_server(fake_server):
     graph = build(fake_server, max_layers=1, repeat_penalty=1.2)
     await graph.ainvoke(QUESTION, context={"repeat_penalty": 1.3})
     assert {r.params.get("repeat_penalty") for r in fake_server.log} == {1.3}
+
+
+async def test_a_seeded_model_is_retried_with_the_next_seed(fake_server):
+    # With the same seed and prompt a server samples the same reply again: an
+    # empty reply would come back on every try.
+    fake_server.scripted_faults["a"] = ["empty", "empty"]
+    graph = create_attention_moa(
+        [
+            Proposer("a", openai_model(fake_server.base_url, "a", seed=7)),
+            Proposer("b", openai_model(fake_server.base_url, "b")),
+        ],
+        aggregator=openai_model(fake_server.base_url, "agg"),
+        max_layers=1,
+        retry_policy=fast_retries(3),
+    )
+    result = await graph.ainvoke(QUESTION)
+    assert not result["layers"][0]["failures"]
+    drafts = [r for r in fake_server.log if r.model == "a"][:3]
+    assert [r.params.get("seed") for r in drafts] == [7, 8, 9]
+    assert {r.params.get("seed") for r in fake_server.log if r.model == "b"} == {None}
