@@ -19,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
+from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph._calls.usage import report_calls
 from attention_moa_graph._core.config import MoAConfig
 from attention_moa_graph._core.context import MoAContext
@@ -79,6 +80,26 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
     usable = residual is not None and not signalled and bool(residual.strip())
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
+    # The signal is never an answer: a summary that is the signal (a residual
+    # reply copying it, say) gives way to the last round's output, then to
+    # the agents' own answers.
+    fallbacks = [
+        state["summary"],
+        *reversed(state["history"]),
+        *(refined[n] for n in names if n in refined),
+        *(state["drafts"][n] for n in names if n in state["drafts"]),
+    ]
+    output = (
+        residual
+        if usable and residual is not None
+        else next((t for t in fallbacks if t.strip() and not is_stop_signal(t)), None)
+    )
+    if output is None:
+        raise MoAError(
+            f"layer {state['layer']}: the summary and every agent's answer were "
+            "the stop signal or empty, so there is no answer to give; check the "
+            "models and prompts."
+        )
     live = final_agents(state)
     return LayerRecord(
         layer=state["layer"],
@@ -91,7 +112,7 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
         refined={n: refined[n] for n in names if n in refined},
         summary=state["summary"],
         residual=residual,
-        output=residual if usable and residual is not None else state["summary"],
+        output=output,
         verdict=reply,
         converged=repeated,
         stopped=stopped,

@@ -24,7 +24,14 @@ def _decorative(char: str) -> bool:
 
 
 def _normalised(text: str) -> str:
-    """Without whitespace, markdown emphasis and punctuation at the ends, casefolded."""
+    """Without whitespace, markdown emphasis and punctuation at the ends, casefolded.
+
+    Compatibility forms are folded (NFKC: full-width letters, ligatures) and
+    invisible format characters (zero-width spaces and joiners) dropped first,
+    so a signal dressed in either still counts.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     start, end = 0, len(text)
     while start < end and _decorative(text[start]):
         start += 1
@@ -41,6 +48,8 @@ def is_stop_signal(reply: str) -> bool:
 
     Example:
         >>> is_stop_signal("**NO_FURTHER_IMPROVEMENT.**")
+        True
+        >>> is_stop_signal("NO_\u200bFURTHER_IMPROVEMENT")  # a zero-width space
         True
         >>> is_stop_signal("Round 2 adds nothing, so: NO_FURTHER_IMPROVEMENT")
         False

@@ -147,13 +147,14 @@ def run_ask(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_run(args, out, errors))
     except (MoAInputError, ValueError) as exc:
-        errors.print(f"[red]error:[/red] {exc}")
+        errors.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     except MoAError as exc:
-        errors.print(f"[red]the run stopped:[/red] {exc}")
+        errors.print(f"[red]the run stopped:[/red] {escape(str(exc))}")
         if not args.no_db:
             errors.print(
-                f"Resume it with: attention-moa ask --resume --thread {args.thread} "
+                "Resume it with: attention-moa ask --resume --thread "
+                f"{escape(args.thread)} "
                 "(and the same model options)"
             )
         return 1
@@ -179,6 +180,6 @@ def run_ask(args: argparse.Namespace) -> int:
     errors.print(
         f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "
         f"{total['calls']} model calls, {total['total_tokens']} tokens; "
-        f"thread {args.thread}"
+        f"thread {escape(args.thread)}"
     )
     return 0

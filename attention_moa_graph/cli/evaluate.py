@@ -344,12 +344,14 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         if args.step == "generate":
             path = asyncio.run(_generate(args, _system_from(args), args.out))
-            console.print(f"answers written to {path}")
+            console.print(f"answers written to {escape(str(path))}")
         elif args.step == "ablate":
             for variant, switches in ABLATIONS.items():
                 system = _system_from(args, variant, **switches)
                 path = asyncio.run(_generate(args, system, args.out / variant))
-                console.print(f"{variant}: answers written to {path}")
+                console.print(
+                    f"{escape(str(variant))}: answers written to {escape(str(path))}"
+                )
         elif args.step == "judge":
             saved = asyncio.run(_judge(args, args.out))
             shown = saved["scores"]
@@ -362,7 +364,7 @@ def run_eval(args: argparse.Namespace) -> int:
         elif args.step == "report":
             written = report.write_report(args.benchmark, args.runs, args.out)
             for path in written:
-                console.print(f"wrote {path}")
+                console.print(f"wrote {escape(str(path))}")
     except (MoAError, ValueError, FileNotFoundError) as exc:
         console.print("[red]error:[/red]", escape(str(exc)), soft_wrap=True)
         return 2

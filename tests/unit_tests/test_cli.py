@@ -153,3 +153,10 @@ def test_without_models_or_runtime_ask_says_why_and_uses_the_demo(
     err = " ".join(capsys.readouterr().err.split())
     assert "local model runtime is not installed" in err
     assert "attention-moa local install" in err and "offline demo models" in err
+
+
+def test_markup_in_a_thread_id_or_model_name_is_printed_as_text(capsys):
+    assert main(["ask", "--demo", "--no-db", "--thread", "[/x]", "-l", "1", "hi"]) == 0
+    assert "thread [/x]" in capsys.readouterr().err
+    assert main(["ask", "--no-db", "-p", "nope:[/x]", "-p", "nope:[/y]", "hi"]) == 2
+    assert "cannot resolve model 'nope:[/x]'" in capsys.readouterr().err

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from attention_moa_graph import STOP_SIGNAL, create_attention_moa, is_stop_signal
+from attention_moa_graph import (
+    STOP_SIGNAL,
+    MoAError,
+    Proposer,
+    create_attention_moa,
+    is_stop_signal,
+)
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import (
     aggregator_stopping_at,
@@ -37,6 +43,9 @@ pytestmark = pytest.mark.anyio
         f"[{STOP_SIGNAL}]!",
         f"*** {STOP_SIGNAL} ***",
         f"«{STOP_SIGNAL}»",
+        "NO_\u200bFURTHER_\u200dIMPROVEMENT",  # zero-width space and joiner
+        "\ufeffNO_FURTHER_IMPROVEMENT\u2060",  # byte-order mark, word joiner
+        "ＮＯ＿ＦＵＲＴＨＥＲ＿ＩＭＰＲＯＶＥＭＥＮＴ",  # full-width forms
     ],
 )
 def test_the_signal_itself_is_a_stop(reply):
@@ -261,3 +270,56 @@ async def test_the_verdict_sees_the_question_and_the_two_rounds_fenced():
         assert f"<round-{layer - 1}-" in call.prompt and previous in call.prompt
         assert f"<round-{layer}-" in call.prompt and record["summary"] in call.prompt
         assert "Why is ice slippery?" in call.prompt
+
+
+@pytest.mark.parametrize("decision", ["signal", "verdict"])
+async def test_a_summary_that_is_the_signal_is_never_the_answer(decision):
+    # The summary agent writes the signal and the residual agent copies it.
+    def reply(messages):
+        if is_verdict_prompt(messages):
+            return '{"better": true}'
+        return f"**{STOP_SIGNAL}**"
+
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=ScriptedChatModel(model_name="agg", reply=reply),
+        max_layers=2,
+        stop_decision=decision,
+    )
+    result = await graph.ainvoke({"messages": [("user", "hi")]})
+    first, second = result["layers"]
+    assert not is_stop_signal(first["output"])
+    assert first["output"] == first["refined"]["a"]  # no earlier round to fall back on
+    assert second["summary"] == f"**{STOP_SIGNAL}**"
+    assert second["output"] == first["output"]  # the last round's answer stands
+    assert result["final_answer"] == first["output"]
+
+
+async def test_a_layer_whose_every_answer_is_the_signal_fails_clearly():
+    def signal(messages):
+        return STOP_SIGNAL
+
+    graph = create_attention_moa(
+        [Proposer(n, ScriptedChatModel(reply=signal)) for n in ("a", "b")],
+        aggregator=ScriptedChatModel(reply=signal),
+        max_layers=1,
+    )
+    with pytest.raises(MoAError, match="every agent's answer were the stop signal"):
+        await graph.ainvoke({"messages": [("user", "hi")]})
+
+
+async def test_a_streamed_answer_never_shows_a_copied_signal():
+    from attention_moa_graph import astream_answer
+
+    def reply(messages):
+        return '{"better": true}' if is_verdict_prompt(messages) else STOP_SIGNAL
+
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=ScriptedChatModel(model_name="agg", reply=reply, chunk_size=1),
+        max_layers=2,
+    )
+    events = [e async for e in astream_answer(graph, {"messages": [("user", "hi")]})]
+    streamed = "".join(e.data for e in events if e.kind == "token")
+    assert streamed == events[-1].data["final_answer"]
+    assert STOP_SIGNAL not in streamed and streamed
