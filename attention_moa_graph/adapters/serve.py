@@ -17,14 +17,11 @@ logger.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -38,9 +35,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from attention_moa_graph._calls.errors import MoAError, MoAInputError
 from attention_moa_graph._calls.loop import start_on_loop
 from attention_moa_graph.adapters import _openai_api as api
+from attention_moa_graph.adapters._completion import Run, error_response
 from attention_moa_graph.adapters._http import (
     ServeLimits,
     check_headers,
@@ -48,13 +45,11 @@ from attention_moa_graph.adapters._http import (
     head_deadline_protocol,
     read_body,
 )
-from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 
 __all__ = ["ChatCompletionsServer", "ServeLimits"]
 
 log = logging.getLogger("attention_moa_graph.serve")
 T = TypeVar("T")
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 
 
 class _ClientGone(Exception):
@@ -201,7 +196,7 @@ class ChatCompletionsServer:
         try:
             check_headers(request, self._hosts, self.limits.api_key)
         except api.ApiError as error:
-            return _error(error)
+            return error_response(error)
         model = {"id": self.model_name, "object": "model", "owned_by": "attention-moa"}
         return JSONResponse({"object": "list", "data": [model]})
 
@@ -227,9 +222,16 @@ class ChatCompletionsServer:
             except (ValueError, TypeError, NotImplementedError) as exc:
                 raise api.ApiError(400, f"invalid messages: {exc}") from None
         except api.ApiError as error:
-            return _error(error, request_id)
+            return error_response(error, request_id)
         self._running += 1
-        run = _Run(self, chat, {"messages": messages}, request_id)
+        run = Run(
+            self.graph,
+            self.model_name,
+            chat,
+            {"messages": messages},
+            request_id,
+            secret=self.limits.api_key,
+        )
         if chat.stream:
             return _EventStream(run.stream, self._finished)
         try:
@@ -237,158 +239,13 @@ class ChatCompletionsServer:
         except _ClientGone:
             return Response(status_code=499)  # nobody reads it
         except api.ApiError as error:
-            return _error(error, request_id)
+            return error_response(error, request_id)
         finally:
             self._finished()
         return JSONResponse(body, headers={"x-request-id": request_id})
 
     def _finished(self) -> None:
         self._running -= 1
-
-
-class _Run:
-    """One request's run of the graph, plain or streamed."""
-
-    def __init__(
-        self,
-        server: ChatCompletionsServer,
-        chat: api.ChatRequest,
-        payload: dict[str, Any],
-        request_id: str,
-    ) -> None:
-        self.server = server
-        self.chat = chat
-        self.payload = payload
-        self.request_id = request_id
-
-    async def answer(self) -> dict[str, Any]:
-        """The completion body, or ApiError."""
-        try:
-            result = await self.server.graph.ainvoke(
-                self.payload, context=self.chat.run_options()
-            )
-        except Exception as exc:
-            raise self._failure(exc) from None
-        return api.completion(
-            result,
-            cut_at_stop(result["final_answer"], self.chat.stops()),
-            self.server.model_name,
-            "stop",
-        )
-
-    async def stream(self, send: Send) -> None:
-        """Send the answer as server-sent events as it is written."""
-        base = api.chunk_base(self.server.model_name)
-        gate = StopGate(self.chat.stops())
-        started = False
-        first = True
-
-        async def event(payload: object) -> None:
-            nonlocal started
-            if not started:
-                started = True
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"text/event-stream"),
-                            (b"cache-control", b"no-cache"),
-                            (b"x-request-id", self.request_id.encode()),
-                        ],
-                    }
-                )
-            data = payload if isinstance(payload, str) else json.dumps(payload)
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": f"data: {data}\n\n".encode(),
-                    "more_body": True,
-                }
-            )
-
-        async def text(piece: str) -> None:
-            nonlocal first
-            if piece:
-                delta = {"content": piece}
-                if first:
-                    delta, first = {"role": "assistant", **delta}, False
-                await event(api.chunk(base, delta))
-
-        result: dict[str, Any] = {}
-        try:
-            events: AsyncIterator[Any] = astream_answer(
-                self.server.graph, self.payload, context=self.chat.run_options()
-            )
-            async for item in events:
-                if item.kind == "token":
-                    await text(gate.feed(item.data))
-                elif item.kind == "result":
-                    result = item.data
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            error = self._failure(exc)
-            if not started:
-                response = _error(error, self.request_id)
-                await response({"type": "http"}, _never, send)
-                return
-            # Headers are out: report the failure in the stream itself.
-            await event(error.body())
-        else:
-            await text(gate.finish())
-            await event(api.chunk(base, {}, "stop"))
-            options = self.chat.stream_options
-            if options is not None and options.include_usage:
-                await event({**base, "choices": [], "usage": api.usage(result)})
-        await event("[DONE]")
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    def _failure(self, exc: Exception) -> api.ApiError:
-        """What the client is told of a failed run; the operator's log has more."""
-        if isinstance(exc, MoAInputError):
-            return api.ApiError(400, str(exc))
-        detail = redact(f"{type(exc).__name__}: {exc}", self.server.limits.api_key)
-        if isinstance(exc, MoAError):
-            log.error("request %s: the ensemble failed: %s", self.request_id, detail)
-            return api.ApiError(
-                502,
-                f"the ensemble's models failed to answer (request {self.request_id}; "
-                "the server's log has the detail).",
-                "upstream_error",
-                code="upstream_error",
-            )
-        log.error("request %s failed: %s", self.request_id, detail)
-        return api.ApiError(
-            500,
-            f"the server failed (request {self.request_id}; its log has the detail).",
-            "server_error",
-        )
-
-
-async def _never() -> dict[str, Any]:  # an error response reads nothing
-    await asyncio.Event().wait()
-    return {}
-
-
-def redact(text: str, *keys: str | None) -> str:
-    """`text` without `keys` or the values of secret-looking environment variables."""
-    secrets = {k for k in keys if k}
-    secrets |= {
-        value
-        for name, value in os.environ.items()
-        if _SECRET_NAME.search(name) and len(value) >= 8
-    }
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return text
-
-
-def _error(error: api.ApiError, request_id: str | None = None) -> JSONResponse:
-    headers = dict(error.headers)
-    if request_id:
-        headers["x-request-id"] = request_id
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -399,4 +256,4 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code in (404, 405)
         else str(exc.detail)
     )
-    return _error(api.ApiError(exc.status_code, message, kind))
+    return error_response(api.ApiError(exc.status_code, message, kind))
