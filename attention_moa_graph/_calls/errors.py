@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from langchain_core.exceptions import ModelError, ModelTimeoutError
 
 
@@ -99,9 +102,42 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (TimeoutError, ConnectionError))
 
 
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+# Key-shaped words: OpenAI-style `sk-...` keys and bearer tokens.
+_KEY_SHAPED = re.compile(
+    r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}|(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*"
+)
+
+
+def redact(text: str, *keys: str | None) -> str:
+    """`text` without secrets.
+
+    Taken out: `keys`, the values of environment variables named like keys,
+    tokens, secrets or passwords, and key-shaped words. Provider errors
+    sometimes echo the key they were sent; what is recorded (checkpoints,
+    logs, messages) passes through here first.
+
+    Example:
+        >>> redact("Incorrect API key provided: sk-proj-4f2a9c81b7d3e6")
+        'Incorrect API key provided: [redacted]'
+    """
+    secrets = {k for k in keys if k}
+    secrets |= {
+        value
+        for name, value in os.environ.items()
+        if _SECRET_NAME.search(name) and len(value) >= 8
+    }
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return _KEY_SHAPED.sub("[redacted]", text)
+
+
 def describe(error: BaseException) -> str:
-    """A one-line description of an exception, for records and messages."""
-    text = " ".join(str(error).split())
+    """A one-line description of an exception, for records and messages.
+
+    Secrets are taken out (see `redact`): it is stored in checkpoints.
+    """
+    text = redact(" ".join(str(error).split()))
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,12 +16,11 @@ from langgraph.graph.state import CompiledStateGraph
 from starlette.responses import JSONResponse
 from starlette.types import Send
 
-from attention_moa_graph._calls.errors import MoAError, MoAInputError
+from attention_moa_graph._calls.errors import MoAError, MoAInputError, redact
 from attention_moa_graph.adapters import _openai_api as api
 from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 
 log = logging.getLogger("attention_moa_graph.serve")
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
 
 
 class Run:
@@ -155,19 +152,6 @@ class Run:
 async def _never() -> dict[str, Any]:  # an error response reads nothing
     await asyncio.Event().wait()
     return {}
-
-
-def redact(text: str, *keys: str | None) -> str:
-    """`text` without `keys` or the values of secret-looking environment variables."""
-    secrets = {k for k in keys if k}
-    secrets |= {
-        value
-        for name, value in os.environ.items()
-        if _SECRET_NAME.search(name) and len(value) >= 8
-    }
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return text
 
 
 def error_response(error: api.ApiError, request_id: str | None = None) -> JSONResponse:

@@ -42,7 +42,16 @@ async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path = _db_path(args)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Saved threads hold conversations: readable by their owner only (SQLite
+    # gives its journal files the database file's permissions).
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise ValueError(
+            f"cannot use {path} for saved threads: {exc.strerror}. Give another "
+            "file with --db, or --no-db to save nothing."
+        ) from None
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         yield saver
 

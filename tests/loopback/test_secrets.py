@@ -97,3 +97,57 @@ def test_the_cli_never_prints_the_key(fake_server, tmp_path):
     failed = ask(fake_server, "--no-db")
     assert failed.returncode == 1 and "401" in failed.stderr
     assert PLANTED not in failed.stdout + failed.stderr
+
+
+async def test_a_key_echoed_by_a_provider_error_is_not_stored_or_shown(
+    tmp_path, monkeypatch
+):
+    from attention_moa_graph import MoAError
+    from attention_moa_graph.testing import ScriptedChatModel
+    from tests.helpers import fast_retries
+
+    monkeypatch.setenv("UPSTREAM_TOKEN", "tok-9b1e77c4d02a5f38")
+    echoes = {
+        "b": "connection reset; key sk-live-0a1b2c3d4e5f60718293",
+        "c": "upstream said: invalid token tok-9b1e77c4d02a5f38",
+    }
+
+    def failing(name):
+        def reply(messages):
+            raise ConnectionError(echoes[name])
+
+        return ScriptedChatModel(reply=reply)
+
+    db = tmp_path / "state.sqlite"
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        graph = create_attention_moa(
+            [
+                Proposer("a", ScriptedChatModel()),
+                Proposer("b", failing("b")),
+                Proposer("c", failing("c")),
+            ],
+            aggregator=ScriptedChatModel(),
+            max_layers=1,
+            retry_policy=fast_retries(1),
+            checkpointer=saver,
+        )
+        config = {"configurable": {"thread_id": "t"}}
+        result = await graph.ainvoke({"messages": [("user", "hi")]}, config)
+    failures = result["layers"][0]["failures"]
+    assert set(failures) == {"b", "c"}
+    assert "[redacted]" in failures["b"] and "[redacted]" in failures["c"]
+    stored = db.read_bytes()
+    for secret in ("sk-live-0a1b2c3d4e5f60718293", "tok-9b1e77c4d02a5f38"):
+        assert secret.encode() not in stored
+        assert secret not in json.dumps(failures)
+
+    # A failure that ends the run says what failed, without the key.
+    graph = create_attention_moa(
+        [Proposer("b", failing("b")), Proposer("c", failing("c"))],
+        aggregator=ScriptedChatModel(),
+        max_layers=1,
+        retry_policy=fast_retries(1),
+    )
+    with pytest.raises(MoAError) as raised:
+        await graph.ainvoke({"messages": [("user", "hi")]})
+    assert "sk-live" not in str(raised.value) and "[redacted]" in str(raised.value)

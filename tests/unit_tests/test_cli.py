@@ -160,3 +160,16 @@ def test_markup_in_a_thread_id_or_model_name_is_printed_as_text(capsys):
     assert "thread [/x]" in capsys.readouterr().err
     assert main(["ask", "--no-db", "-p", "nope:[/x]", "-p", "nope:[/y]", "hi"]) == 2
     assert "cannot resolve model 'nope:[/x]'" in capsys.readouterr().err
+
+
+def test_the_thread_database_is_private_and_a_bad_path_is_one_clear_line(
+    tmp_path, capsys
+):
+    db = tmp_path / "state" / "threads.sqlite"
+    assert main(["ask", "--demo", "hi", "-l", "1", "--db", str(db)]) == 0
+    assert db.stat().st_mode & 0o777 == 0o600
+    assert db.parent.stat().st_mode & 0o777 == 0o700
+    capsys.readouterr()
+    assert main(["ask", "--demo", "hi", "-l", "1", "--db", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot use" in err and "--no-db" in err and "Traceback" not in err
