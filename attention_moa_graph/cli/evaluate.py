@@ -27,6 +27,7 @@ from attention_moa_graph.cli.ensemble import (
 )
 from attention_moa_graph.evaluation import depth as depth_study
 from attention_moa_graph.evaluation import harness, report
+from attention_moa_graph.evaluation.datafiles import dumps
 from attention_moa_graph.evaluation.generation import (
     RUN_FILE,
     ServerBackend,
@@ -357,10 +358,10 @@ def run_eval(args: argparse.Namespace) -> int:
             shown = saved["scores"]
             if "depth" in saved:
                 shown = {**shown, "depth": saved["depth"]}
-            print(json.dumps(shown, indent=2))
+            print(dumps(shown, indent=2))
         elif args.step == "score":
             scores = report.score_path(args.benchmark, args.path, _gamed(args))
-            print(json.dumps(scores, indent=2))
+            print(dumps(scores, indent=2))
         elif args.step == "report":
             written = report.write_report(args.benchmark, args.runs, args.out)
             for path in written:

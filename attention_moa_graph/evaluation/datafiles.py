@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,34 @@ def read_jsonl(path: Path, what: str) -> list[dict[str, Any]]:
     return records
 
 
+def finite(payload: Any) -> Any:
+    """`payload` with NaN and infinities as None: JSON has no such numbers.
+
+    Example:
+        >>> finite({"score": float("nan"), "by": [1.5, float("inf")]})
+        {'score': None, 'by': [1.5, None]}
+    """
+    if isinstance(payload, float):
+        return payload if math.isfinite(payload) else None
+    if isinstance(payload, dict):
+        return {key: finite(value) for key, value in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return [finite(value) for value in payload]
+    return payload
+
+
+def dumps(payload: Any, **options: Any) -> str:
+    """Strict JSON of `payload`, non-finite numbers written as null."""
+    return json.dumps(finite(payload), ensure_ascii=False, allow_nan=False, **options)
+
+
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Write records as JSON Lines (UTF-8, one object per line), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     with partial.open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(dumps(record) + "\n")
     partial.replace(path)
 
 
@@ -86,9 +108,7 @@ def write_json(path: Path, payload: Any) -> None:
     """Write indented JSON atomically, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(
-        json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    partial.write_text(dumps(payload, indent=2) + "\n", encoding="utf-8")
     partial.replace(path)
 
 

@@ -9,7 +9,6 @@ how the judge's reply becomes a score.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,20 +221,12 @@ def _alpaca_judging(
         annotations = [
             rows[r["instruction"]] for r in outputs if r["instruction"] in rows
         ]
-        write_json(out / "annotations.json", _nan_to_none(annotations))
+        # JSON has no NaN: an unreadable preference is written as null, which
+        # the official reader treats as "no preference".
+        write_json(out / "annotations.json", annotations)
         return dict(alpaca_eval.score_annotations(annotations, gamed))
 
     return Judging(jobs, _journal(out, judge), finish)
-
-
-def _nan_to_none(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # JSON has no NaN; the official reader treats null as "no preference".
-    return [
-        {**row, "preference": None}
-        if isinstance(row.get("preference"), float) and math.isnan(row["preference"])
-        else row
-        for row in rows
-    ]
 
 
 def _load_outputs(path: Path) -> list[dict[str, Any]]:

@@ -158,17 +158,28 @@ def load_mt_bench(data: Path) -> MTBench:
         _HINT,
     )
     questions: list[Question] = []
+    seen: set[int] = set()
     for row in read_jsonl(questions_path, "MT-Bench questions"):
         turns = row.get("turns")
+        where = f"{questions_path}: question {row.get('question_id')}"
         if not (isinstance(turns, list) and len(turns) == 2):
+            raise BenchmarkDataError(f"{where} needs two turns.")
+        if not isinstance(row.get("question_id"), int) or not row.get("category"):
             raise BenchmarkDataError(
-                f"{questions_path}: question {row.get('question_id')} needs two turns."
+                f"{where} needs a whole-number question_id and a category."
             )
+        if row["question_id"] in seen:
+            # Answers are keyed by id: a second question with it would get
+            # the first one's answer.
+            raise BenchmarkDataError(
+                f"{where} appears twice; give every question its own id."
+            )
+        seen.add(row["question_id"])
         questions.append(
-            Question(
-                int(row["question_id"]), str(row["category"]), (turns[0], turns[1])
-            )
+            Question(row["question_id"], str(row["category"]), (turns[0], turns[1]))
         )
+    if not questions:
+        raise BenchmarkDataError(f"{questions_path} holds no questions.")
     references = {
         int(row["question_id"]): tuple(row["choices"][0]["turns"][:2])
         for row in read_jsonl(references_path, "MT-Bench reference answers")
@@ -187,14 +198,23 @@ _SINGLE = re.compile(r"\[(\d+\.?\d*)\]")
 
 
 def parse_rating(judgment: str) -> float:
-    """The first `[[x]]` rating, else the first `[x]`; -1 when there is none."""
+    """The first `[[x]]` rating, else the first `[x]`; -1 when there is none.
+
+    A rating off the judge's 1-10 scale is no rating (-1): counted as failed,
+    never averaged.
+
+    Example:
+        >>> parse_rating("Rating: [[7.5]]"), parse_rating("[[99999]]")
+        (7.5, -1.0)
+    """
     match = _DOUBLE.search(judgment) or _SINGLE.search(judgment)
     if match is None:
         return -1.0
     try:
-        return float(ast.literal_eval(match.group(1)))
+        rating = float(ast.literal_eval(match.group(1)))
     except (ValueError, SyntaxError):
         return -1.0
+    return rating if 1.0 <= rating <= 10.0 else -1.0
 
 
 def answer_record(
@@ -253,7 +273,9 @@ def aggregate(
     judgments: Iterable[Mapping[str, Any]],
     categories: Mapping[int, str] | None = None,
 ) -> Scores:
-    """FastChat's means: -1 ratings are dropped (and counted), the rest averaged.
+    """FastChat's means: failed ratings are dropped (and counted), the rest averaged.
+
+    Failed: -1 (no rating found), and ratings off the 1-10 scale (or NaN).
 
     A row's category is its own `category` field, else looked up in
     `categories` by question id.
@@ -262,7 +284,8 @@ def aggregate(
     valid: list[Mapping[str, Any]] = []
     failed = 0
     for row in judgments:
-        if float(row["score"]) == -1:
+        score = float(row["score"])
+        if not 1.0 <= score <= 10.0:  # -1 (no rating), or off the scale
             failed += 1
         else:
             valid.append(row)

@@ -71,6 +71,8 @@ def test_every_turn_gets_fastchats_prompt_with_every_placeholder_filled(bench) -
         ("no score at all", -1.0),
         ("[[3]] at first, then [[9]]", 3.0),
         ("[5] then [[9]]", 9.0),  # the double-bracket form wins over an earlier [x]
+        ("Rating: [[99999]]", -1.0),  # off the 1-10 scale: no rating
+        ("Rating: [[0]]", -1.0),
     ],
 )
 def test_rating_extraction(judgment: str, rating: float) -> None:
@@ -103,3 +105,47 @@ def test_fastchat_temperatures_per_category(bench) -> None:
         "stem": 0.1,
         "humanities": 0.1,
     }
+
+
+def test_ratings_off_the_scale_fail_and_scores_stay_valid_json(tmp_path) -> None:
+    import json
+
+    from attention_moa_graph.evaluation.datafiles import write_json
+
+    rows = [
+        {"question_id": 81, "turn": 1, "score": 99999, "category": "writing"},
+        {"question_id": 81, "turn": 2, "score": -1, "category": "writing"},
+    ]
+    scores = mt_bench.aggregate(rows)
+    assert scores["n_failed"] == 2 and scores["n_scored"] == 0
+    write_json(tmp_path / "scores.json", scores)
+    text = (tmp_path / "scores.json").read_text()
+    assert "NaN" not in text
+    assert json.loads(text)["score"] is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        ([], "holds no questions"),
+        (
+            [
+                {"question_id": 81, "category": "writing", "turns": ["a", "b"]},
+                {"question_id": 81, "category": "math", "turns": ["c", "d"]},
+            ],
+            "question 81 appears twice",
+        ),
+        ([{"question_id": 81, "turns": ["a", "b"]}], "needs a whole-number"),
+    ],
+)
+def test_question_files_that_would_misattribute_answers_are_refused(
+    mt_bench_data: Path, tmp_path: Path, rows, says
+) -> None:
+    import json
+    import shutil
+
+    shutil.copytree(mt_bench_data, tmp_path / "mt_bench")
+    questions = tmp_path / "mt_bench" / "question.jsonl"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(mt_bench.BenchmarkDataError, match=says):
+        mt_bench.load_mt_bench(tmp_path / "mt_bench")
