@@ -155,6 +155,14 @@ def run_ask(args: argparse.Namespace) -> int:
     args.thread = args.thread or uuid.uuid4().hex[:12]
     try:
         result = asyncio.run(_run(args, out, errors))
+    except KeyboardInterrupt:
+        errors.print("\n[yellow]interrupted[/yellow]")
+        if not args.no_db:
+            errors.print(
+                "Resume it with: attention-moa ask --resume --thread "
+                f"{escape(args.thread)} (and the same model options)"
+            )
+        return 130
     except (MoAInputError, ValueError) as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2

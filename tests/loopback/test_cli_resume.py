@@ -69,3 +69,27 @@ def test_a_stopped_run_resumes_with_the_thread_it_printed(fake_server, tmp_path)
         if r.messages == [{"role": "user", "content": "What is a monsoon?"}]
     ]
     assert redone == ["b"]  # a's and c's finished drafts were kept
+
+
+def test_ctrl_c_prints_the_resume_command_not_a_traceback(fake_server, tmp_path):
+    import signal
+    import time
+
+    fake_server.latency = 0.5
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "attention_moa_graph.cli", "ask", "Why?"]
+        + options(fake_server, tmp_path / "t.db"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not fake_server.log and time.monotonic() < deadline:
+        time.sleep(0.05)  # the drafts are in flight
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Resume it with: attention-moa ask --resume --thread t1" in err
