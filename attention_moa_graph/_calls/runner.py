@@ -125,12 +125,11 @@ def _with_next_seeds(
     an empty or malformed reply would fail the same way (a local agent
     `local:smollm2@1` does exactly that).
     """
-    yield params
     seed = params.get("seed", getattr(model, "seed", None))
-    tries = itertools.count(1)
-    while True:
-        attempt = next(tries)
-        yield {**params, "seed": seed + attempt} if isinstance(seed, int) else params
+    if not isinstance(seed, int):
+        return itertools.repeat(params)
+    later = ({**params, "seed": seed + n} for n in itertools.count(1))
+    return itertools.chain([params], later)
 
 
 class CallRunner:

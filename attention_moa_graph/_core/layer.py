@@ -12,6 +12,7 @@ opening and closing a layer cost no steps (and no checkpoints) of their own.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -77,23 +78,18 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
         stopped = repeated or parse_verdict(reply or "") is False
     else:
         stopped = signalled and state["settings"]["early_stopping"]
-    usable = residual is not None and not signalled and bool(residual.strip())
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
-    # The signal is never an answer: a summary that is the signal (a residual
-    # reply copying it, say) gives way to the last round's output, then to
-    # the agents' own answers.
-    fallbacks = [
-        state["summary"],
-        *reversed(state["history"]),
-        *(refined[n] for n in names if n in refined),
-        *(state["drafts"][n] for n in names if n in state["drafts"]),
-    ]
-    output = (
-        residual
-        if usable and residual is not None
-        else next((t for t in fallbacks if t.strip() and not is_stop_signal(t)), None)
+    # The signal is never an answer: an empty or signalling residual reply
+    # gives way to the summary, a summary that is the signal (a residual reply
+    # copying it, say) to the last round's output, then the agents' answers.
+    candidates = itertools.chain(
+        (residual or "", state["summary"]),
+        reversed(state["history"]),
+        (refined[n] for n in names if n in refined),
+        (state["drafts"][n] for n in names if n in state["drafts"]),
     )
+    output = next((t for t in candidates if t.strip() and not is_stop_signal(t)), None)
     if output is None:
         raise MoAError(
             f"layer {state['layer']}: the summary and every agent's answer were "

@@ -6,15 +6,13 @@ the operator's log has the rest, cleared of keys.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 from starlette.responses import JSONResponse
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from attention_moa_graph._calls.errors import MoAError, MoAInputError, redact
 from attention_moa_graph.adapters import _openai_api as api
@@ -56,10 +54,9 @@ class Run:
             result,
             cut_at_stop(result["final_answer"], self.chat.stops()),
             self.model_name,
-            "stop",
         )
 
-    async def stream(self, send: Send) -> None:
+    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the answer as server-sent events as it is written."""
         base = api.chunk_base(self.model_name)
         gate = StopGate(self.chat.stops())
@@ -100,21 +97,17 @@ class Run:
 
         result: dict[str, Any] = {}
         try:
-            events: AsyncIterator[Any] = astream_answer(
+            async for item in astream_answer(
                 self.graph, self.payload, context=self.chat.run_options()
-            )
-            async for item in events:
+            ):
                 if item.kind == "token":
                     await text(gate.feed(item.data))
                 elif item.kind == "result":
                     result = item.data
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             error = self._failure(exc)
             if not started:
-                response = error_response(error, self.request_id)
-                await response({"type": "http"}, _never, send)
+                await error_response(error, self.request_id)(scope, receive, send)
                 return
             # Headers are out: report the failure in the stream itself.
             await event(error.body())
@@ -147,11 +140,6 @@ class Run:
             f"the server failed (request {self.request_id}; its log has the detail).",
             "server_error",
         )
-
-
-async def _never() -> dict[str, Any]:  # an error response reads nothing
-    await asyncio.Event().wait()
-    return {}
 
 
 def error_response(error: api.ApiError, request_id: str | None = None) -> JSONResponse:

@@ -164,9 +164,7 @@ def usage(result: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def completion(
-    result: dict[str, Any], answer: str, model: str, finish: str
-) -> dict[str, Any]:
+def completion(result: dict[str, Any], answer: str, model: str) -> dict[str, Any]:
     """The response body of a finished, unstreamed run."""
     return {
         "id": completion_id(),
@@ -177,7 +175,7 @@ def completion(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": answer},
-                "finish_reason": finish,
+                "finish_reason": "stop",
             }
         ],
         "usage": usage(result),

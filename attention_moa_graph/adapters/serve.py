@@ -72,7 +72,9 @@ async def _unless_disconnected(work: Awaitable[T], receive: Receive) -> T:
         watcher.cancel()
         if not task.done():
             task.cancel()
-    if task.cancelled() or not task.done():
+            # The run's own cancellation finishes before its slot is freed.
+            await asyncio.wait({task})
+    if task.cancelled():
         raise _ClientGone
     return task.result()
 
@@ -82,7 +84,7 @@ class _EventStream(Response):
 
     def __init__(
         self,
-        produce: Callable[[Send], Awaitable[None]],
+        produce: Callable[[Scope, Receive, Send], Awaitable[None]],
         done: Callable[[], None],
     ) -> None:
         super().__init__()
@@ -91,7 +93,7 @@ class _EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await _unless_disconnected(self.produce(send), receive)
+            await _unless_disconnected(self.produce(scope, receive, send), receive)
         except _ClientGone:
             pass
         finally:

@@ -16,7 +16,7 @@ KEY_VARIABLE = "ATTENTION_MOA_API_KEY"
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     """The flags of `serve`: where it listens and what clients may do."""
-    from attention_moa_graph.adapters._http import ServeLimits
+    from attention_moa_graph.adapters.serve import ServeLimits
 
     defaults = ServeLimits()
     serve.add_argument(
@@ -94,7 +94,6 @@ def run_serve(args: argparse.Namespace) -> int:
             body_timeout=args.body_timeout,
             insecure_no_auth=args.insecure_no_auth,
         )
-        limits.check_bind(args.host)
         lineup = lineup_from(args)
         graph = build_graph(args, lineup, name=args.model_name)
         server = ChatCompletionsServer(

@@ -197,6 +197,11 @@ _DOUBLE = re.compile(r"\[\[(\d+\.?\d*)\]\]")
 _SINGLE = re.compile(r"\[(\d+\.?\d*)\]")
 
 
+def _on_scale(rating: float) -> bool:
+    """Whether a rating is on the judge's 1-10 scale (NaN is not)."""
+    return 1.0 <= rating <= 10.0
+
+
 def parse_rating(judgment: str) -> float:
     """The first `[[x]]` rating, else the first `[x]`; -1 when there is none.
 
@@ -214,7 +219,7 @@ def parse_rating(judgment: str) -> float:
         rating = float(ast.literal_eval(match.group(1)))
     except (ValueError, SyntaxError):
         return -1.0
-    return rating if 1.0 <= rating <= 10.0 else -1.0
+    return rating if _on_scale(rating) else -1.0
 
 
 def answer_record(
@@ -284,8 +289,7 @@ def aggregate(
     valid: list[Mapping[str, Any]] = []
     failed = 0
     for row in judgments:
-        score = float(row["score"])
-        if not 1.0 <= score <= 10.0:  # -1 (no rating), or off the scale
+        if not _on_scale(float(row["score"])):  # -1 (no rating), or off the scale
             failed += 1
         else:
             valid.append(row)
