@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +23,13 @@ from attention_moa_graph._calls.errors import MoAError, MoAInputError
 from attention_moa_graph._core.state import MoAInput
 from attention_moa_graph.adapters.streaming import astream_answer
 from attention_moa_graph.cli.ensemble import Lineup, build_graph, lineup_from
+from attention_moa_graph.cli.threads import (
+    LineupRecord,
+    ThreadStore,
+    ThreadStoreError,
+    resume_command,
+    store_error,
+)
 
 _STAGE_NAMES = {"draft": "drafts", "critique": "critiques", "refine": "refinements"}
 
@@ -34,24 +43,25 @@ def _db_path(args: argparse.Namespace) -> Path:
     return Path(state).expanduser() / "attention-moa" / "checkpoints.sqlite"
 
 
-@asynccontextmanager
-async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
-    if args.no_db:
-        yield None
-        return
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
+def _open_store(args: argparse.Namespace) -> ThreadStore:
     path = _db_path(args)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Saved threads hold conversations: readable by their owner only (SQLite
     # gives its journal files the database file's permissions).
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
-        raise ValueError(
+        raise ThreadStoreError(
             f"cannot use {path} for saved threads: {exc.strerror}. Give another "
             "file with --db, or --no-db to save nothing."
         ) from None
+    return ThreadStore(path)
+
+
+@asynccontextmanager
+async def _checkpointer(path: Path) -> AsyncIterator[Any]:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         yield saver
 
@@ -77,12 +87,32 @@ def _describe(event: dict[str, Any]) -> str | None:
     return None
 
 
-async def _run(args: argparse.Namespace, out: Console, log: Console) -> dict[str, Any]:
-    lineup = lineup_from(args)
+def _record(args: argparse.Namespace, lineup: Lineup) -> LineupRecord:
+    return LineupRecord(
+        lineup.specs,
+        lineup.aggregator_spec,
+        args.residual_model,
+        args.base_url,
+        " ".join(shlex.quote(word) for word in lineup.options),
+    )
+
+
+async def _run(
+    args: argparse.Namespace, out: Console, log: Console, lineup: Lineup
+) -> dict[str, Any]:
     if lineup.notice and not args.json:
         log.print(f"[cyan]{escape(lineup.notice)}[/cyan]")
-    async with _checkpointer(args) as checkpointer:
-        return await _stream(args, out, log, lineup, checkpointer)
+    if args.no_db:
+        return await _stream(args, out, log, lineup, None)
+    store = _open_store(args)
+    try:
+        with store.claim(args.thread, _record(args, lineup), resume=args.resume):
+            async with _checkpointer(store.path) as checkpointer:
+                return await _stream(args, out, log, lineup, checkpointer)
+    except sqlite3.Error as exc:
+        raise store_error(store.path, exc) from None
+    finally:
+        store.close()
 
 
 async def _stream(
@@ -139,6 +169,10 @@ async def _stream(
     return result
 
 
+def _resume(args: argparse.Namespace, lineup: Lineup | None) -> str:
+    return resume_command(args.thread, _record(args, lineup) if lineup else None)
+
+
 def run_ask(args: argparse.Namespace) -> int:
     """Answer one question; returns the exit status."""
     out = Console(stderr=False, highlight=False)
@@ -153,15 +187,14 @@ def run_ask(args: argparse.Namespace) -> int:
         errors.print("[red]error:[/red] give a question, e.g. attention-moa ask 'Hi?'")
         return 2
     args.thread = args.thread or uuid.uuid4().hex[:12]
+    lineup = None
     try:
-        result = asyncio.run(_run(args, out, errors))
+        lineup = lineup_from(args)
+        result = asyncio.run(_run(args, out, errors, lineup))
     except KeyboardInterrupt:
         errors.print("\n[yellow]interrupted[/yellow]")
         if not args.no_db:
-            errors.print(
-                "Resume it with: attention-moa ask --resume --thread "
-                f"{escape(args.thread)} (and the same model options)"
-            )
+            errors.print(f"Resume it with: {escape(_resume(args, lineup))}")
         return 130
     except (MoAInputError, ValueError) as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -169,11 +202,7 @@ def run_ask(args: argparse.Namespace) -> int:
     except MoAError as exc:
         errors.print(f"[red]the run stopped:[/red] {escape(str(exc))}")
         if not args.no_db:
-            errors.print(
-                "Resume it with: attention-moa ask --resume --thread "
-                f"{escape(args.thread)} "
-                "(and the same model options)"
-            )
+            errors.print(f"Resume it with: {escape(_resume(args, lineup))}")
         return 1
     if args.json:
         payload = {

@@ -48,6 +48,11 @@ class Lineup:
     notice: str | None
     defaults: dict[str, Any]
     """Options this lineup runs with unless the command line sets them."""
+    specs: tuple[tuple[str, str], ...] = ()
+    """(agent name, model spec) per proposer, as the command line names them."""
+    aggregator_spec: str = ""
+    options: tuple[str, ...] = ()
+    """The command-line words that choose these models again."""
 
 
 def ensemble_options() -> argparse.ArgumentParser:
@@ -177,6 +182,7 @@ def model_from(spec: str, args: argparse.Namespace) -> ModelLike:
 
 
 def _named(spec: str, index: int) -> str:
+    """The agent name of a proposer given without one."""
     prefix, _, rest = spec.partition(":")
     if prefix in ("demo", "local") and rest:
         name, _, seed = rest.rpartition("@") if "@" in rest else (rest, "", "")
@@ -186,11 +192,15 @@ def _named(spec: str, index: int) -> str:
 
 
 def _lineup(specs: list[str], aggregator: str, args: argparse.Namespace) -> Lineup:
-    proposers = []
+    proposers, named = [], []
     for index, value in enumerate(specs):
         name, spec = _split_named(value)
-        proposers.append(Proposer(name or _named(spec, index), model_from(spec, args)))
-    return Lineup(proposers, model_from(aggregator, args), None, {})
+        name = name or _named(spec, index)
+        proposers.append(Proposer(name, model_from(spec, args)))
+        named.append((name, spec))
+    return Lineup(
+        proposers, model_from(aggregator, args), None, {}, tuple(named), aggregator
+    )
 
 
 def lineup_from(args: argparse.Namespace) -> Lineup:
@@ -200,10 +210,21 @@ def lineup_from(args: argparse.Namespace) -> Lineup:
     runtime is installed (`attention-moa local install`), and the scripted
     demo models when it is not or with `--demo`, saying why.
     """
+    lineup = _chosen_lineup(args)
+    words: list[str] = []
+    for flag in ("aggregator", "residual_model", "base_url"):
+        if value := getattr(args, flag):
+            words += [f"--{flag.replace('_', '-')}", value]
+    return replace(lineup, options=lineup.options + tuple(words))
+
+
+def _chosen_lineup(args: argparse.Namespace) -> Lineup:
     if args.proposer:
         specs = list(args.proposer)
         aggregator = args.aggregator or _split_named(specs[0])[1]
-        return _lineup(specs, aggregator, args)
+        lineup = _lineup(specs, aggregator, args)
+        words = tuple(w for spec in specs for w in ("-p", spec))
+        return replace(lineup, options=words)
     reason = None
     if not args.demo:
         from attention_moa_graph.local import LocalRuntimeError, installed_runtime
@@ -224,17 +245,20 @@ def lineup_from(args: argparse.Namespace) -> Lineup:
                 chair = chair.replace("smollm2", str(path))
                 name = path.stem
             lineup = _lineup(list(agents), args.aggregator or chair, args)
+            words = ("--model-file", str(path)) if args.model_file else ()
             chosen = {**LOCAL_DEFAULTS, **options_from(args).changed()}
             notice = (
                 f"Using {len(agents)} agents of the local model {name}: at most "
                 f"{chosen['max_layers']} layers and {chosen['max_tokens']} tokens per "
                 "call. Pass -p MODEL for others, or --demo for the scripted demo."
             )
-            return replace(lineup, notice=notice, defaults=dict(LOCAL_DEFAULTS))
+            return replace(
+                lineup, notice=notice, defaults=dict(LOCAL_DEFAULTS), options=words
+            )
     agents, chair = DEMO_LINEUP
     lineup = _lineup(list(agents), args.aggregator or chair, args)
     notice = DEMO_NOTICE if reason is None else f"{reason} {DEMO_NOTICE}"
-    return replace(lineup, notice=notice)
+    return replace(lineup, notice=notice, options=("--demo",))
 
 
 def build_graph(

@@ -173,3 +173,34 @@ def test_the_thread_database_is_private_and_a_bad_path_is_one_clear_line(
     assert main(["ask", "--demo", "hi", "-l", "1", "--db", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "cannot use" in err and "--no-db" in err and "Traceback" not in err
+
+
+def test_a_damaged_thread_database_is_one_clear_line(tmp_path, capsys):
+    db = tmp_path / "threads.sqlite"
+    db.write_bytes(b"not a database, just bytes\n" * 200)
+    assert main(["ask", "--demo", "hi", "-l", "1", "--db", str(db)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"cannot use {db} for saved threads: it is not an SQLite database" in err
+    assert "Move it aside" in err
+    assert db.read_bytes().startswith(b"not a database")  # left as it was
+
+
+def test_a_read_only_thread_database_is_one_clear_line(tmp_path, capsys):
+    db = tmp_path / "threads.sqlite"
+    assert main(["ask", "--demo", "hi", "-l", "1", "--db", str(db)]) == 0
+    capsys.readouterr()
+    # Root ignores file modes; the immutable attribute stops it too.
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["chattr", "+i", str(db)], check=True)
+    else:
+        db.chmod(0o400)
+    try:
+        assert main(["ask", "--demo", "again", "-l", "1", "--db", str(db)]) == 2
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(db)], check=True)
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps lines
+    why = "Operation not permitted" if root else "Permission denied"
+    assert f"cannot use {db} for saved threads: {why}" in err
+    assert "--no-db" in err
