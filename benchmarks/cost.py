@@ -53,7 +53,7 @@ def sectioned(name: str):
         count = len(re.findall(r"<answer-\d+-[0-9a-f]{12}>", text))
         if count:
             return "\n".join(
-                f"## Answer {n}\n{text_of(f'{name}{n}{text}')}"
+                f"[[answer {n}]]\n{text_of(f'{name}{n}{text}')}"
                 for n in range(1, count + 1)
             )
         return text_of(name + text)

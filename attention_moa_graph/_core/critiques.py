@@ -7,7 +7,7 @@ per target, and which critiques a late call leaves out.
 - `Pairwise` (the paper): one call per critic and target; a critic on its own
   draft is self-attention, on a peer's cross-attention (N² calls per layer).
 - `Batched`: one call per critic reviewing all its targets at once, its
-  reply split at `## Answer N` headings (N calls per layer).
+  reply split at its `[[answer N]]` marker lines (N calls per layer).
 """
 
 from __future__ import annotations

@@ -150,40 +150,77 @@ def build_batched_critique_messages(
     """Critic j sees the conversation, its draft and every draft under review.
 
     `answers` are (draft, is the critic's own) in target order; they are
-    numbered from 1, as the reply's `## Answer N` sections are.
+    numbered from 1, as the reply's `[[answer N]]` sections are.
     """
     listed = "\n\n".join(
         f"Answer {number}{' (your own)' if own else ''}:\n"
-        + fence(f"answer-{number}", text)
+        + fence(f"answer-{number}", defang_markers(text))
         for number, (text, own) in enumerate(answers, start=1)
     )
     text = prompts.batched_critique.format(
         conversation=conversation_transcript(messages),
         question=latest_question(messages),
-        own_answer=fence("own-answer", own_answer),
+        own_answer=fence("own-answer", defang_markers(own_answer)),
         answers=listed,
     )
     return [HumanMessage(content=text)]
 
 
-_SECTION = re.compile(r"^[ \t]*#{1,6}[ \t]*Answer[ \t]+(\d+)\b[^\n]*$", re.MULTILINE)
+SECTION_MARKER = "[[answer {number}]]"
+"""The line that opens a batched critique's section for answer `number`.
+
+A marker of the package's own rather than a Markdown heading: answers under
+review contain headings of every kind, and a critic that quotes one must not
+open a section with it.
+"""
+
+_MARKER_LINE = re.compile(
+    r"[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?\[\[[ \t]*answer[ \t]+(\d+)[ \t]*\]\]"
+    r"(?:\*\*)?[ \t]*:?[ \t]*",
+    re.IGNORECASE,
+)
+_MARKER_START = re.compile(r"\[\[(?=[ \t]*answer[ \t]+\d)", re.IGNORECASE)
+_CODE_FENCE = re.compile(r"[ \t]*(?:```|~~~)")
+
+
+def defang_markers(text: str) -> str:
+    """`text` with no section marker in it (`[[answer 2]]` becomes `[ [answer 2]]`).
+
+    Applied to the answers a batched critic reviews, so that a critic quoting
+    an answer cannot open a section the answer wrote.
+    """
+    return _MARKER_START.sub("[ [", text)
 
 
 def split_batched_critique(reply: str, count: int) -> list[str]:
     """The suggestions for each of `count` answers from a batched critique.
 
-    Sections start at `## Answer N` lines. An answer without a section of its
-    own (a reply that ignored the format) gets the whole reply: the suggestions
-    are kept, at the cost of some meant for other answers.
+    Sections start at marker lines (`[[answer N]]`, alone on their line, also
+    as a heading or in bold); markers inside code blocks do not count, and the
+    first section for a number wins. An answer without a section of its own
+    (a reply that ignored the format) gets the whole reply: the suggestions are
+    kept, at the cost of some meant for other answers.
     """
     sections: dict[int, str] = {}
-    heads = list(_SECTION.finditer(reply))
-    for index, head in enumerate(heads):
-        end = heads[index + 1].start() if index + 1 < len(heads) else len(reply)
-        number = int(head.group(1))
-        body = reply[head.end() : end].strip()
-        if 1 <= number <= count and body and number not in sections:
-            sections[number] = body
+    number: int | None = None
+    body: list[str] = []
+    in_code = False
+
+    def close() -> None:
+        text = "\n".join(body).strip()
+        if number is not None and 1 <= number <= count and text:
+            sections.setdefault(number, text)
+
+    for line in reply.splitlines():
+        if _CODE_FENCE.match(line):
+            in_code = not in_code
+        marker = None if in_code else _MARKER_LINE.fullmatch(line)
+        if marker:
+            close()
+            number, body = int(marker.group(1)), []
+        else:
+            body.append(line)
+    close()
     return [sections.get(n, reply.strip()) for n in range(1, count + 1)]
 
 

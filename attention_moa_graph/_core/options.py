@@ -175,7 +175,7 @@ class MoAOptions(Options):
         "pairwise",
         doc="`pairwise`: one call per critic and target, as in the paper; "
         "`batched`: one call per critic reviewing all its targets, its reply split "
-        "at `## Answer N` headings (N calls per layer instead of N²; departs from "
+        "at its `[[answer N]]` marker lines (N calls per layer instead of N²; departs from "
         "the paper).",
         check=one_of("pairwise", "batched"),
         flag=Flag(("--critique-mode",), metavar="{pairwise,batched}"),

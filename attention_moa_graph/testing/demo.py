@@ -90,7 +90,7 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
     reviewed = _fenced("answer", prompt)
     if reviewed:  # a batched critique: one section per answer
         sections = [
-            f"## Answer {number}\n{who}: this answer would gain from "
+            f"[[answer {number}]]\n{who}: this answer would gain from "
             f"{_pick(persona, body, 'cross')}."
             for number, body in enumerate(reviewed, start=1)
         ]
