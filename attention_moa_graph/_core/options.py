@@ -175,8 +175,8 @@ class MoAOptions(Options):
         "pairwise",
         doc="`pairwise`: one call per critic and target, as in the paper; "
         "`batched`: one call per critic reviewing all its targets, its reply split "
-        "at its `[[answer N]]` marker lines (N calls per layer instead of N²; departs from "
-        "the paper).",
+        "at its `[[answer N]]` marker lines (N calls per layer instead of N²; "
+        "departs from the paper).",
         check=one_of("pairwise", "batched"),
         flag=Flag(("--critique-mode",), metavar="{pairwise,batched}"),
         example="batched",
