@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,11 @@ from attention_moa_graph.cli.ensemble import (
 )
 from attention_moa_graph.evaluation import depth as depth_study
 from attention_moa_graph.evaluation import harness, report
-from attention_moa_graph.evaluation.datafiles import dumps
+from attention_moa_graph.evaluation.datafiles import (
+    BenchmarkDataError,
+    dumps,
+    read_json,
+)
 from attention_moa_graph.evaluation.generation import (
     RUN_FILE,
     ServerBackend,
@@ -301,7 +304,12 @@ async def _judged(
 
 
 async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    if not (out / RUN_FILE).is_file():
+        raise BenchmarkDataError(
+            f"{out} holds no generated run ({RUN_FILE} is missing): run `attention-moa "
+            f"eval {args.benchmark} generate --out {out}` first."
+        )
+    run = read_json(out / RUN_FILE, "run description")
     name = run["system"]["name"]
     options: dict[str, Any] = {
         "subset": getattr(args, "subset", "full"),
@@ -343,6 +351,11 @@ def run_eval(args: argparse.Namespace) -> int:
     """Run one `eval` step; returns the exit status."""
     console = Console(stderr=True)
     try:
+        out = getattr(args, "out", None)
+        if out is not None and out.exists() and not out.is_dir():
+            raise BenchmarkDataError(
+                f"--out {out} is a file; give a directory (it is created if missing)."
+            )
         if args.step == "generate":
             path = asyncio.run(_generate(args, _system_from(args), args.out))
             console.print(f"answers written to {escape(str(path))}")

@@ -81,6 +81,7 @@ def load_eval_set(data: Path) -> list[EvalItem]:
     if not isinstance(rows, list) or not rows:
         raise BenchmarkDataError(f"{path}: expected a JSON array of outputs. {_HINT}")
     items: list[EvalItem] = []
+    seen: set[str] = set()
     for index, row in enumerate(rows):
         if not isinstance(row, dict) or not all(
             isinstance(row.get(key), str) for key in ("instruction", "output")
@@ -88,6 +89,14 @@ def load_eval_set(data: Path) -> list[EvalItem]:
             raise BenchmarkDataError(
                 f"{path}: entry {index} needs string 'instruction' and 'output'."
             )
+        if row["instruction"] in seen:
+            # Judgments are matched to answers by instruction: a repeat
+            # would take the other entry's verdict.
+            raise BenchmarkDataError(
+                f"{path}: entry {index} repeats an earlier instruction "
+                f"({row['instruction'][:60]!r}); every instruction must be unique."
+            )
+        seen.add(row["instruction"])
         items.append(
             EvalItem(
                 instruction=row["instruction"],

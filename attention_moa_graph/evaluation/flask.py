@@ -196,18 +196,31 @@ def load_flask(data: Path, *, subset: str = "full", verify: bool = True) -> Flas
     instances = tuple(
         normalise(r) for r in read_jsonl(paths[subset], "FLASK instances")
     )
-    rubrics = tuple(
-        Rubric(
-            skill=str(entry["Skill"]),
-            criteria=str(entry["Criteria"]),
-            scoring=tuple(str(entry["Scoring"][str(n)]) for n in range(1, 6)),  # type: ignore[arg-type]
-        )
-        for entry in read_json(paths["rubrics"], "FLASK rubrics")
-    )
+    if not instances:
+        raise BenchmarkDataError(f"{paths[subset]} holds no FLASK instances. {_HINT}")
+    seen: set[int] = set()
+    for instance in instances:
+        if instance.idx in seen:
+            # Answers and reviews are keyed by id: a repeat would take the
+            # other instance's answer.
+            raise BenchmarkDataError(
+                f"{paths[subset]}: instance {instance.idx} appears twice; give "
+                "every instance its own id."
+            )
+        seen.add(instance.idx)
+    rubrics = _rubrics(paths["rubrics"])
     prompts = read_jsonl(paths["prompts"], "FLASK judge prompts")
     # The upstream evaluator always uses the second prompt: the one that shows
     # the reference answer.
-    chosen = next((p for p in prompts if p.get("prompt_id") == 2), prompts[-1])
+    chosen = next((p for p in prompts if p.get("prompt_id") == 2), None)
+    chosen = chosen or (prompts[-1] if prompts else None)
+    if not chosen or not all(
+        isinstance(chosen.get(k), str) for k in ("system_prompt", "prompt_template")
+    ):
+        raise BenchmarkDataError(
+            f"{paths['prompts']}: no judge prompt with a system_prompt and a "
+            f"prompt_template. {_HINT}"
+        )
     return Flask(
         instances=instances,
         rubrics=rubrics,
@@ -215,6 +228,27 @@ def load_flask(data: Path, *, subset: str = "full", verify: bool = True) -> Flas
         template=str(chosen["prompt_template"]),
         defaults=dict(chosen.get("defaults") or {}),
     )
+
+
+def _rubrics(path: Path) -> tuple[Rubric, ...]:
+    entries = read_json(path, "FLASK rubrics")
+    try:
+        rubrics = tuple(
+            Rubric(
+                skill=str(entry["Skill"]),
+                criteria=str(entry["Criteria"]),
+                scoring=tuple(str(entry["Scoring"][str(n)]) for n in range(1, 6)),  # type: ignore[arg-type]
+            )
+            for entry in entries
+        )
+    except (KeyError, TypeError) as exc:
+        raise BenchmarkDataError(
+            f"{path}: every rubric needs Skill, Criteria and Scoring 1-5 "
+            f"(missing {exc}). {_HINT}"
+        ) from None
+    if not rubrics:
+        raise BenchmarkDataError(f"{path} holds no rubrics. {_HINT}")
+    return rubrics
 
 
 _NOT_APPLICABLE = {"na", "n/a", "not applicable"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -20,11 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 from typing_extensions import TypedDict
 
+from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph.evaluation.bounded import run_each
-from attention_moa_graph.evaluation.datafiles import BenchmarkDataError, write_json
+from attention_moa_graph.evaluation.datafiles import (
+    BenchmarkDataError,
+    read_json,
+    write_json,
+)
 from attention_moa_graph.evaluation.systems import SystemSpec
 
 RUN_FILE = "run.json"
@@ -112,12 +119,32 @@ class ServerBackend:
         from langgraph_sdk import get_client
 
         self.client = get_client(url=url, api_key=api_key)
+        self.url = url
         self.assistant = assistant
 
     async def run_turn(
         self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
     ) -> dict[str, Any]:
         """One thread per turn on the server; a finished thread is not re-run."""
+        try:
+            return await self._run_turn(thread, messages, context)
+        except httpx.TransportError as exc:
+            raise MoAError(
+                f"cannot reach the LangGraph Server at {self.url} "
+                f"({type(exc).__name__}: {exc or 'no detail'}). Start it (for "
+                "example `langgraph dev`) or check --server; finished items are "
+                "kept, so the same command resumes."
+            ) from None
+        except httpx.HTTPStatusError as exc:
+            raise MoAError(
+                f"the LangGraph Server at {self.url} refused a run of "
+                f"{self.assistant!r}: HTTP {exc.response.status_code} "
+                f"{exc.response.text[:200]}. Check --server and --assistant."
+            ) from None
+
+    async def _run_turn(
+        self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
+    ) -> dict[str, Any]:
         await self.client.threads.create(thread_id=thread, if_exists="do_nothing")
         state = await self.client.threads.get_state(thread)
         values = state.get("values") or {}
@@ -205,7 +232,7 @@ def claim_directory(out: Path, benchmark: str, system: SystemSpec) -> None:
         "fingerprint": system.fingerprint(),
     }
     if path.exists():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json(path, "run description")
         if (
             saved.get("fingerprint") != described["fingerprint"]
             or saved.get("benchmark") != benchmark
@@ -225,7 +252,15 @@ async def local_backend(
     """The system's graph with its steps saved in `out/checkpoints.sqlite`."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    async with AsyncSqliteSaver.from_conn_string(str(out / CHECKPOINTS_FILE)) as saver:
+    path = out / CHECKPOINTS_FILE
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        try:
+            await saver.setup()
+        except sqlite3.DatabaseError as exc:
+            raise BenchmarkDataError(
+                f"{path} cannot be used ({exc}): move it aside to redo the items "
+                "not yet in records.jsonl from scratch (finished answers are kept)."
+            ) from None
         yield LocalBackend(system.build(checkpointer=saver, models=models))
 
 

@@ -180,17 +180,38 @@ def load_mt_bench(data: Path) -> MTBench:
         )
     if not questions:
         raise BenchmarkDataError(f"{questions_path} holds no questions.")
-    references = {
-        int(row["question_id"]): tuple(row["choices"][0]["turns"][:2])
-        for row in read_jsonl(references_path, "MT-Bench reference answers")
-    }
-    prompts = {
-        row["name"]: JudgePrompt(
+    return MTBench(
+        tuple(questions), _references(references_path), _prompts(prompts_path)
+    )
+
+
+def _references(path: Path) -> dict[int, tuple[str, str]]:
+    references: dict[int, tuple[str, str]] = {}
+    for number, row in enumerate(read_jsonl(path, "MT-Bench reference answers"), 1):
+        try:
+            turns = row["choices"][0]["turns"]
+            references[int(row["question_id"])] = (str(turns[0]), str(turns[1]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise BenchmarkDataError(
+                f"{path}: record {number} needs a question_id and two "
+                f"choices[0].turns. {_HINT}"
+            ) from None
+    return references
+
+
+def _prompts(path: Path) -> dict[str, JudgePrompt]:
+    prompts: dict[str, JudgePrompt] = {}
+    for number, row in enumerate(read_jsonl(path, "MT-Bench judge prompts"), 1):
+        fields = ("name", "system_prompt", "prompt_template")
+        missing = [key for key in fields if not isinstance(row.get(key), str)]
+        if missing:
+            raise BenchmarkDataError(
+                f"{path}: judge prompt {number} has no {', '.join(missing)}. {_HINT}"
+            )
+        prompts[row["name"]] = JudgePrompt(
             row["name"], row["system_prompt"], row["prompt_template"]
         )
-        for row in read_jsonl(prompts_path, "MT-Bench judge prompts")
-    }
-    return MTBench(tuple(questions), references, prompts)
+    return prompts
 
 
 _DOUBLE = re.compile(r"\[\[(\d+\.?\d*)\]\]")

@@ -143,3 +143,13 @@ def test_missing_files_say_where_to_look(tmp_path: Path) -> None:
     bad.write_text(json.dumps([{"instruction": "x"}]))
     with pytest.raises(BenchmarkDataError, match="preference"):
         alpaca_eval.load_annotations(bad)
+
+
+def test_a_repeated_or_empty_eval_set_is_refused(tmp_path: Path) -> None:
+    row = {"instruction": "Name a colour.", "output": "Red."}
+    (tmp_path / "model_outputs.json").write_text(json.dumps([row, {**row}]))
+    with pytest.raises(BenchmarkDataError, match="entry 1 repeats an earlier"):
+        alpaca_eval.load_eval_set(tmp_path)
+    (tmp_path / "model_outputs.json").write_text("[]")
+    with pytest.raises(BenchmarkDataError, match="JSON array of outputs"):
+        alpaca_eval.load_eval_set(tmp_path)

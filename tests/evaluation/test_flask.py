@@ -207,3 +207,28 @@ def test_aggregation_excludes_na_and_groups_by_difficulty_and_domain(
     assert scores["by_domain"]["Language"]["commonsense"]["count"] == 1
     assert flask.skill_key("logical robustness") == "robustness"
     assert flask.skill_key("commonsense understanding") == "commonsense"
+
+
+@pytest.mark.parametrize(
+    ("relative", "text", "says"),
+    [
+        ("evaluation_set/flask_evaluation.jsonl", "", "holds no FLASK instances"),
+        (
+            "evaluation_set/flask_evaluation.jsonl",
+            '{"idx": 4, "instruction": "a"}\n{"idx": "4", "instruction": "b"}\n',
+            "instance 4 appears twice",
+        ),
+        ("gpt_review/src/prompt.jsonl", "", "no judge prompt"),
+        (
+            "metadata_annotation/skillset/src/skillset_description.json",
+            '[{"Skill": "Factuality"}]',
+            "every rubric needs",
+        ),
+    ],
+)
+def test_files_that_would_misattribute_or_crash_are_refused(
+    checkout: Path, relative: str, text: str, says: str
+) -> None:
+    (checkout / relative).write_text(text)
+    with pytest.raises(BenchmarkDataError, match=says):
+        flask.load_flask(checkout, verify=False)

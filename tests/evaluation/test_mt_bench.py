@@ -149,3 +149,26 @@ def test_question_files_that_would_misattribute_answers_are_refused(
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(mt_bench.BenchmarkDataError, match=says):
         mt_bench.load_mt_bench(tmp_path / "mt_bench")
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "says"),
+    [
+        (
+            "judge_prompts.jsonl",
+            {"type": "single", "system_prompt": "s", "prompt_template": "t"},
+            "judge prompt 1 has no name",
+        ),
+        ("reference_answer/gpt-4.jsonl", {"question_id": 111}, "record 1 needs"),
+    ],
+)
+def test_judge_prompts_and_references_without_their_fields_are_refused(
+    mt_bench_data: Path, tmp_path: Path, name: str, row: dict, says: str
+) -> None:
+    import json
+    import shutil
+
+    shutil.copytree(mt_bench_data, tmp_path / "mt_bench")
+    (tmp_path / "mt_bench" / name).write_text(json.dumps(row) + "\n")
+    with pytest.raises(mt_bench.BenchmarkDataError, match=says):
+        mt_bench.load_mt_bench(tmp_path / "mt_bench")

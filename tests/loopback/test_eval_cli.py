@@ -284,3 +284,46 @@ def test_ablate_runs_each_variant_into_its_own_directory(tmp_path: Path) -> None
     assert calls["no-self-attention"] == 29 - 3 * 2
     assert calls["no-attention"] == 3 * (2 + 1) + 2  # drafts, summary; residuals
     assert calls["no-residual"] == 29 - 2
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again: nothing listens
+
+
+def _refused(args: list[str], says: str) -> None:
+    done = run_eval(*args)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert says in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+
+
+def test_unusable_outputs_and_servers_are_one_clear_line(tmp_path: Path) -> None:
+    data = str(SHARED / "mt_bench")
+    generate = ["mt-bench", "generate", "--data", data, "--quiet", "--limit", "1"]
+    (tmp_path / "a-file").write_text("")
+    _refused(
+        [*generate, "--out", str(tmp_path / "a-file"), *DEMO],
+        "is a file; give a directory",
+    )
+    _refused(
+        [*generate, "--out", str(tmp_path / "remote"), *DEMO, "--server",
+         f"http://127.0.0.1:{_closed_port()}"],
+        "cannot reach the LangGraph Server",
+    )  # fmt: skip
+    _refused(
+        ["mt-bench", "judge", "--data", data, "--quiet", "--out",
+         str(tmp_path / "empty"), "--judge", "demo:x"],
+        "holds no generated run",
+    )  # fmt: skip
+    # A run whose saved steps were damaged: its finished answers are kept.
+    run = tmp_path / "damaged"
+    cli(*generate, "--out", str(run), *DEMO)
+    (run / "checkpoints.sqlite").write_bytes(b"garbage" * 100)
+    (run / "records.jsonl").write_text("")
+    _refused([*generate, "--out", str(run), *DEMO], "checkpoints.sqlite cannot be used")
+    (run / "run.json").write_text("{")
+    _refused([*generate, "--out", str(run), *DEMO], "cannot read")
