@@ -134,28 +134,40 @@ def _openai_protocol(model: BaseChatModel) -> bool:
     return type(model).__module__.startswith("langchain_openai")
 
 
+def _compatible_server(model: BaseChatModel) -> bool:
+    """An OpenAI-protocol model pointed at a server other than OpenAI's."""
+    base = getattr(model, "openai_api_base", None) or ""
+    return _openai_protocol(model) and bool(base) and "api.openai.com" not in base
+
+
 def provider_params(model: BaseChatModel, params: dict[str, Any]) -> dict[str, Any]:
     """A call's parameters in the form this model's client takes.
 
     `repeat_penalty` is no OpenAI parameter: OpenAI-protocol servers that know
     it (llama.cpp, vLLM) get it in the request body, next to the model's own
-    extra fields.
+    extra fields. langchain-openai sends a token cap as OpenAI's newer
+    `max_completion_tokens`, which many OpenAI-compatible servers do not know;
+    a server other than OpenAI's gets the classic `max_tokens` instead.
 
     Raises:
         ValueError: If the model's client has no way to send a parameter.
     """
-    if "repeat_penalty" not in params:
-        return params
-    if not _openai_protocol(model):
-        raise ValueError(
-            f"`repeat_penalty` cannot be sent to {type(model).__name__}: it works "
-            "with OpenAI-protocol servers such as llama.cpp and vLLM "
-            "(local: models, --base-url); leave it unset for this model."
-        )
+    body: dict[str, Any] = {}
     chosen = dict(params)
-    penalty = chosen.pop("repeat_penalty")
+    if "max_tokens" in chosen and _compatible_server(model):
+        body["max_tokens"] = chosen.pop("max_tokens")
+    if "repeat_penalty" in chosen:
+        if not _openai_protocol(model):
+            raise ValueError(
+                f"`repeat_penalty` cannot be sent to {type(model).__name__}: it "
+                "works with OpenAI-protocol servers such as llama.cpp and vLLM "
+                "(local: models, --base-url); leave it unset for this model."
+            )
+        body["repeat_penalty"] = chosen.pop("repeat_penalty")
+    if not body:
+        return params
     own = getattr(model, "extra_body", None) or {}
-    chosen["extra_body"] = {**own, "repeat_penalty": penalty}
+    chosen["extra_body"] = {**own, **body}
     return chosen
 
 

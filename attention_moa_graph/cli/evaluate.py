@@ -36,6 +36,7 @@ from attention_moa_graph.evaluation.generation import (
     ServerBackend,
     claim_directory,
     local_backend,
+    protocol_of,
     read_records,
     run_items,
 )
@@ -76,8 +77,12 @@ def add_eval_parser(commands: Any) -> None:
         score.add_argument(
             "path",
             type=Path,
-            help="run directory"
-            + (" or annotations.json" if benchmark == "alpaca-eval" else ""),
+            help="run directory, or "
+            + {
+                "alpaca-eval": "an annotations.json",
+                "mt-bench": "a FastChat judgment file (each model scored apart)",
+                "flask": "a flask_reviews.jsonl",
+            }[benchmark],
         )
         if benchmark == "alpaca-eval":
             _df_gamed_option(score)
@@ -239,10 +244,11 @@ async def _generate(args: argparse.Namespace, system: SystemSpec, out: Path) -> 
         args.data,
         limit=args.limit,
         temperature=getattr(args, "temperature", None),
+        max_tokens=getattr(args, "max_tokens", None),
         subset=subset,
         verify=verify,
     )
-    claim_directory(out, args.benchmark, system)
+    claim_directory(out, args.benchmark, system, protocol_of(items))
     finished = read_records(out)
     done = sum(1 for item in items if item.id in finished)
     with _bar(args.quiet, len(items), done, f"{system.name} {args.benchmark}") as bar:

@@ -46,6 +46,10 @@ class WorkItem:
     id: str
     turns: tuple[str, ...]
     temperature: float | None = None
+    system: str | None = None
+    """A system message sent before the first turn (MT-Bench's, as FastChat)."""
+    max_tokens: int | None = None
+    """The token cap of every model call (MT-Bench: FastChat's 1,024)."""
 
 
 class TurnRecord(TypedDict):
@@ -185,10 +189,14 @@ async def answer_item(
     """Answer every turn of an item; turn k sees the answers of turns before it."""
     started = time.perf_counter()
     messages: list[dict[str, str]] = []
+    if item.system is not None:
+        messages.append({"role": "system", "content": item.system})
     turns: list[TurnRecord] = []
     context: dict[str, Any] = {}
     if item.temperature is not None:
         context["temperature"] = item.temperature
+    if item.max_tokens is not None:
+        context["max_tokens"] = item.max_tokens
     for question in item.turns:
         messages.append({"role": "user", "content": question})
         values = await backend.run_turn(
@@ -222,14 +230,30 @@ def read_records(out: Path) -> dict[str, ItemRecord]:
     return records
 
 
-def claim_directory(out: Path, benchmark: str, system: SystemSpec) -> None:
-    """Start or continue a run in `out`; refuse one made by another system."""
+def protocol_of(items: Sequence[WorkItem]) -> dict[str, Any]:
+    """What every request of a run sends besides the question (system, cap)."""
+    first = items[0] if items else WorkItem("", ())
+    return {"system_message": first.system, "max_tokens": first.max_tokens}
+
+
+def claim_directory(
+    out: Path,
+    benchmark: str,
+    system: SystemSpec,
+    protocol: dict[str, Any] | None = None,
+) -> None:
+    """Start or continue a run in `out`; refuse one made by another system.
+
+    `protocol` (see `protocol_of`) must match too: answers made with another
+    system message or token cap are not mixed into one run.
+    """
     out.mkdir(parents=True, exist_ok=True)
     path = out / RUN_FILE
     described = {
         "benchmark": benchmark,
         "system": system.describe(),
         "fingerprint": system.fingerprint(),
+        "protocol": protocol or {},
     }
     if path.exists():
         saved = read_json(path, "run description")
@@ -240,6 +264,12 @@ def claim_directory(out: Path, benchmark: str, system: SystemSpec) -> None:
             raise BenchmarkDataError(
                 f"{out} holds a {saved.get('benchmark')} run of another system "
                 f"({saved.get('system')}); use a new --out directory for this one."
+            )
+        if saved.get("protocol", {}) != described["protocol"]:
+            raise BenchmarkDataError(
+                f"{out} holds answers made with other request settings "
+                f"({saved.get('protocol', 'from an older version')}, now "
+                f"{described['protocol']}); use a new --out directory."
             )
         return
     write_json(path, described)

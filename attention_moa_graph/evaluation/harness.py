@@ -58,19 +58,21 @@ def work_items(
     *,
     limit: int | None = None,
     temperature: float | None = None,
+    max_tokens: int | None = None,
     subset: str = "full",
     verify: bool = True,
 ) -> list[WorkItem]:
     """The items to answer, first `limit` only when given.
 
     `temperature` overrides the benchmark's own (FastChat's per category for
-    MT-Bench, 0.7 otherwise).
+    MT-Bench, 0.7 otherwise); `max_tokens` overrides MT-Bench's 1,024 (the
+    other benchmarks have no cap of their own).
     """
     items: list[WorkItem]
     if benchmark == "alpaca-eval":
         default = GENERATION_TEMPERATURE if temperature is None else temperature
         items = [
-            WorkItem(str(i), (row["instruction"],), default)
+            WorkItem(str(i), (row["instruction"],), default, max_tokens=max_tokens)
             for i, row in enumerate(alpaca_eval.load_eval_set(data))
         ]
     elif benchmark == "mt-bench":
@@ -79,13 +81,15 @@ def work_items(
                 str(q.question_id),
                 q.turns,
                 q.temperature if temperature is None else temperature,
+                system=mt_bench.SYSTEM_MESSAGE,
+                max_tokens=mt_bench.MAX_TOKENS if max_tokens is None else max_tokens,
             )
             for q in mt_bench.load_mt_bench(data).questions
         ]
     elif benchmark == "flask":
         default = GENERATION_TEMPERATURE if temperature is None else temperature
         items = [
-            WorkItem(str(i.idx), (i.instruction,), default)
+            WorkItem(str(i.idx), (i.instruction,), default, max_tokens=max_tokens)
             for i in flask.load_flask(data, subset=subset, verify=verify).instances
         ]
     else:

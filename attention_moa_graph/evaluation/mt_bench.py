@@ -51,7 +51,9 @@ TEMPERATURES: dict[str, float] = {
 }
 """FastChat's sampling temperature per category, for generation."""
 MAX_TOKENS = 1024
-"""FastChat's default answer length."""
+"""FastChat's answer cap for API models (`gen_api_answer.py --max-tokens`)."""
+SYSTEM_MESSAGE = "You are a helpful assistant."
+"""The system message of FastChat's conversation template for API models."""
 
 _HINT = (
     "Point --data at FastChat's MT-Bench data: fastchat/llm_judge/data/mt_bench "
@@ -289,6 +291,39 @@ class Scores(TypedDict):
     by_category: dict[str, float]
     n_scored: int
     n_failed: int
+
+
+def score_judgments(rows: Sequence[Mapping[str, Any]], where: Path) -> dict[str, Any]:
+    """Scores of a FastChat judgment file: per model when it holds several.
+
+    FastChat's `show_result` averages each model's judgments on their own; a
+    file with one model gives that model's `Scores`, one with several gives
+    `{"by_model": {model: Scores}}`, best first.
+
+    Raises:
+        BenchmarkDataError: If a row lacks its model, question_id, turn or score.
+    """
+    by_model: dict[str, list[Mapping[str, Any]]] = {}
+    for number, row in enumerate(rows, start=1):
+        try:
+            float(row["score"]), int(row["turn"]), int(row["question_id"])
+        except (KeyError, TypeError, ValueError):
+            raise BenchmarkDataError(
+                f"{where}: judgment {number} needs a numeric score, turn and "
+                "question_id (FastChat's single-answer judgment format)."
+            ) from None
+        by_model.setdefault(str(row.get("model", "")), []).append(row)
+    if not by_model:
+        raise BenchmarkDataError(f"{where} holds no judgments.")
+    if len(by_model) == 1:
+        return dict(aggregate(rows))
+    scored = {model: aggregate(own) for model, own in by_model.items()}
+    ranked = sorted(scored, key=lambda m: -_rank(scored[m]["score"]))
+    return {"by_model": {model: dict(scored[model]) for model in ranked}}
+
+
+def _rank(score: float) -> float:
+    return score if math.isfinite(score) else -math.inf
 
 
 def _mean(values: list[float]) -> float:

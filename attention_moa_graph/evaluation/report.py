@@ -72,11 +72,9 @@ def score_path(
         file = path / "annotations.json" if path.is_dir() else path
         rows = alpaca_eval.load_annotations(file)
         return dict(alpaca_eval.score_annotations(rows, gamed))
-    if not path.is_dir():
-        raise BenchmarkDataError(f"{path} is not a run directory.")
     if benchmark == "mt-bench":
         file = _one_file(path, "model_judgment/*_single.jsonl")
-        return dict(mt_bench.aggregate(read_jsonl(file, "MT-Bench judgments")))
+        return mt_bench.score_judgments(read_jsonl(file, "MT-Bench judgments"), file)
     file = _one_file(path, "flask_reviews.jsonl")
     return dict(flask.aggregate(read_jsonl(file, "FLASK reviews")))
 

@@ -327,3 +327,53 @@ def test_unusable_outputs_and_servers_are_one_clear_line(tmp_path: Path) -> None
     _refused([*generate, "--out", str(run), *DEMO], "checkpoints.sqlite cannot be used")
     (run / "run.json").write_text("{")
     _refused([*generate, "--out", str(run), *DEMO], "cannot read")
+
+
+def test_mt_bench_sends_what_fastchat_sends(tmp_path: Path, fake_server) -> None:
+    data = str(SHARED / "mt_bench")
+    out = str(tmp_path / "single")
+    cli(
+        "mt-bench", "generate", "--data", data, "--out", out, "--quiet",
+        "--limit", "1", "--system", "single", "-p", "gpt-x",
+        "--base-url", fake_server.base_url,
+    )  # fmt: skip
+    system = {"role": "system", "content": "You are a helpful assistant."}
+    first, second = fake_server.log
+    assert first.messages[0] == system and first.messages[1]["role"] == "user"
+    assert second.messages[0] == system and len(second.messages) == 4
+    assert {r.params.get("max_tokens") for r in fake_server.log} == {1024}
+    fake_server.log.clear()
+
+    cli(
+        "mt-bench", "judge", "--data", data, "--out", out, "--quiet",
+        "--judge", "judge-rating-7", "--judge-base-url", fake_server.base_url,
+    )  # fmt: skip
+    assert len(fake_server.log) == 2  # one judgment per turn
+    for request in fake_server.log:
+        # The classic field: OpenAI-compatible judges may lack the newer one.
+        assert request.params.get("max_tokens") == 2048
+        assert "max_completion_tokens" not in request.params
+
+
+def test_a_judgment_file_with_several_models_scores_each(tmp_path: Path) -> None:
+    rows = [
+        {"question_id": q, "model": model, "judge": ["gpt-4", "single-v1"],
+         "judgment": "...", "score": score, "turn": turn}
+        for model, scores in (("vicuna", (4, 6, -1, 5)), ("llama", (8, 9, 10, 7)))
+        for (q, turn), score in zip(
+            [(81, 1), (81, 2), (82, 1), (82, 2)], scores, strict=True
+        )
+    ]  # fmt: skip
+    judged = tmp_path / "gpt-4_single.jsonl"
+    judged.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = json.loads(cli("mt-bench", "score", str(judged)).stdout)
+    assert list(scores["by_model"]) == ["llama", "vicuna"]  # best first
+    assert scores["by_model"]["llama"]["score"] == 8.5
+    vicuna = scores["by_model"]["vicuna"]
+    assert vicuna["score"] == 5.0 and vicuna["n_failed"] == 1
+    assert vicuna["turn_1"] == 4.0 and vicuna["turn_2"] == 5.5
+    # One model: its scores, as before.
+    judged.write_text("".join(json.dumps(r) + "\n" for r in rows[4:]))
+    assert json.loads(cli("mt-bench", "score", str(judged)).stdout)["score"] == 8.5
+    judged.write_text(json.dumps({"model": "x", "turn": 1}) + "\n")
+    _refused(["mt-bench", "score", str(judged)], "judgment 1 needs a numeric score")

@@ -223,15 +223,32 @@ async def test_sync_and_async_runs_and_streams_mix_with_the_real_client(fake_ser
 async def test_max_tokens_is_sent_with_every_request(fake_server):
     graph = build(fake_server, max_layers=2, max_tokens=128)
     await graph.ainvoke(QUESTION)
-    # langchain-openai sends the cap as OpenAI's newer `max_completion_tokens`.
+    # A server other than OpenAI's gets the classic `max_tokens`, which every
+    # OpenAI-compatible server knows (langchain-openai alone would send
+    # `max_completion_tokens`).
     verdicts = [r for r in fake_server.log if r.params.get("response_format")]
-    assert [r.params["max_completion_tokens"] for r in verdicts] == [32]
-    sent = {
-        r.params.get("max_completion_tokens")
-        for r in fake_server.log
-        if r not in verdicts
-    }
+    assert [r.params["max_tokens"] for r in verdicts] == [32]
+    sent = {r.params.get("max_tokens") for r in fake_server.log if r not in verdicts}
     assert sent == {128} and len(fake_server.log) == 16 + 18
+    assert not [r for r in fake_server.log if "max_completion_tokens" in r.params]
+
+
+def test_openai_itself_gets_its_newer_token_cap_field():
+    from langchain_openai import ChatOpenAI
+
+    from attention_moa_graph._calls.models import provider_params
+
+    openai_model = ChatOpenAI(model="gpt-4.1", api_key="unused")
+    # Left to langchain-openai, which sends it as `max_completion_tokens`.
+    assert provider_params(openai_model, {"max_tokens": 9}) == {"max_tokens": 9}
+    other = ChatOpenAI(
+        model="m", base_url="http://127.0.0.1:1/v1", api_key="unused",
+        extra_body={"top_k": 3},
+    )  # fmt: skip
+    assert provider_params(other, {"max_tokens": 9, "temperature": 0.1}) == {
+        "temperature": 0.1,
+        "extra_body": {"top_k": 3, "max_tokens": 9},
+    }
 
 
 async def test_repeat_penalty_reaches_an_openai_protocol_server(fake_server):

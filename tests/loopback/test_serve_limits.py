@@ -291,7 +291,7 @@ def test_run_options_and_stop_reach_the_run(serve, fake_server):
     )
     assert reply.choices[0].message.content == full[: full.index(word)]
     params = [r.params for r in fake_server.log]
-    assert {p.get("max_completion_tokens") for p in params} == {64}
+    assert {p.get("max_tokens") for p in params} == {64}
     assert {p.get("temperature") for p in params} == {0.5}
     streamed = client.chat.completions.create(**ASK, stop=word, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
