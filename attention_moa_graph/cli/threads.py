@@ -177,27 +177,36 @@ class ThreadStore:
             self._release(thread, me)
 
     def _release(self, thread: str, me: str) -> None:
-        # A thread that never saved a checkpoint keeps no row: a refused
-        # `--resume` of an unknown thread leaves nothing behind.
-        has_checkpoints = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'"
-        ).fetchone()
-        saved = (
-            has_checkpoints
-            and self._db.execute(
-                "SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (thread,)
+        """Give the thread up, as far as the database lets us at once.
+
+        Best effort: a run cut short (Ctrl-C during a checkpoint write) can
+        leave the checkpointer's connection holding the write lock until this
+        process exits. The row then keeps this process's id, which stops
+        being alive a moment later, and the thread is free again.
+        """
+        try:
+            self._db.execute("PRAGMA busy_timeout = 1000")
+            # A thread that never saved a checkpoint keeps no row: a refused
+            # `--resume` of an unknown thread leaves nothing behind.
+            has_checkpoints = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'"
             ).fetchone()
-        )
-        if saved:
-            self._db.execute(
-                f"UPDATE {_TABLE} SET holder = NULL WHERE thread_id = ? AND holder = ?",
-                (thread, me),
+            saved = (
+                has_checkpoints
+                and self._db.execute(
+                    "SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (thread,)
+                ).fetchone()
             )
-        else:
-            self._db.execute(
-                f"DELETE FROM {_TABLE} WHERE thread_id = ? AND holder = ?",
-                (thread, me),
+            change = (
+                f"UPDATE {_TABLE} SET holder = NULL"
+                if saved
+                else (f"DELETE FROM {_TABLE}")
             )
+            self._db.execute(
+                f"{change} WHERE thread_id = ? AND holder = ?", (thread, me)
+            )
+        except sqlite3.Error:
+            pass
 
 
 def store_error(path: Path, exc: sqlite3.Error) -> ThreadStoreError:

@@ -93,6 +93,10 @@ def test_ctrl_c_prints_the_resume_command_not_a_traceback(fake_server, tmp_path)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert "Resume it with: attention-moa ask --resume --thread t1" in err
+    # The interrupted process held the thread; gone, it holds nothing.
+    fake_server.latency = 0.0
+    resumed = ask("--resume", *options(fake_server, tmp_path / "t.db"))
+    assert resumed.returncode == 0, resumed.stderr
 
 
 def _start(server, db, question: str) -> subprocess.Popen[str]:
