@@ -24,8 +24,26 @@ if sys.version_info < (3, 11):
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _config_in(home: Path) -> Path:
+    """The repository's langgraph.json with its paths made absolute."""
+    import json
+
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    config["dependencies"] = [str(ROOT / d) for d in config["dependencies"]]
+    config["graphs"] = {
+        name: str(ROOT / spec) for name, spec in config["graphs"].items()
+    }
+    config["env"] = str(ROOT / config["env"])
+    path = home / "langgraph.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
 @pytest.fixture(scope="module")
-def server_url():
+def server_url(tmp_path_factory):
+    # The in-memory server keeps its threads in `.langgraph_api` under its
+    # working directory: a fresh one per run, so no test sees old threads.
+    home = tmp_path_factory.mktemp("langgraph_dev")
     cli = shutil.which("langgraph", path=os.path.dirname(sys.executable))
     assert cli, "langgraph-cli[inmem] is part of the dev dependencies"
     with socket.socket() as probe:
@@ -43,8 +61,10 @@ def server_url():
             "127.0.0.1",
             "--port",
             str(port),
+            "--config",
+            str(_config_in(home)),
         ],
-        cwd=ROOT,
+        cwd=home,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -202,6 +222,10 @@ async def test_eval_generate_runs_on_the_server_and_skips_finished_threads(
         "attention-moa", ("demo:alpha", "demo:beta"), aggregator="demo:chair"
     )
     question = json.loads((data / "question.jsonl").read_text().splitlines()[0])
-    thread = thread_key(system, [{"role": "user", "content": question["turns"][0]}])
+    first_turn = [
+        {"role": "system", "content": "You are a helpful assistant."},  # FastChat's
+        {"role": "user", "content": question["turns"][0]},
+    ]
+    thread = thread_key(system, first_turn)
     runs = await client.runs.list(thread)
     assert len(runs) == 1
