@@ -112,7 +112,7 @@ class Rendezvous(ScriptedChatModel):
             self.met = True
         return self.met or time.monotonic() >= deadline
 
-    def _answer_now(self, messages, run_manager):
+    def _answer_now(self, messages, run_manager, kwargs=None):
         import time
 
         self._enter()
@@ -120,11 +120,11 @@ class Rendezvous(ScriptedChatModel):
             deadline = time.monotonic() + self.patience
             while self._waits(run_manager) and not self._meeting(deadline):
                 time.sleep(0.002)
-            return self._answer(messages, run_manager)
+            return self._answer(messages, run_manager, kwargs)
         finally:
             self._leave()
 
-    async def _answer_later(self, messages, run_manager):
+    async def _answer_later(self, messages, run_manager, kwargs=None):
         import asyncio
         import time
 
@@ -133,7 +133,7 @@ class Rendezvous(ScriptedChatModel):
             deadline = time.monotonic() + self.patience
             while self._waits(run_manager) and not self._meeting(deadline):
                 await asyncio.sleep(0.002)
-            return self._answer(messages, run_manager)
+            return self._answer(messages, run_manager, kwargs)
         finally:
             self._leave()
 

@@ -88,6 +88,7 @@ def model_node(
     deadline: float | None = None,
     on_late: LateFn | None = None,
     clean: Callable[[str], str] | None = None,
+    text_of: Callable[[BaseMessage], str] | None = None,
 ) -> ModelNode:
     """Wrap a planned model call as a node.
 
@@ -95,7 +96,8 @@ def model_node(
     unanswered by then ends the node through `on_late`; a strict second try
     (a task with `strict` set) must answer, so it waits without one. `clean`
     rewrites each reply's text before it is written (a reply it empties is
-    retried as an empty reply).
+    retried as an empty reply); `text_of` turns the reply into the text
+    written (default: its text), e.g. with its tool calls written out.
     """
 
     async def arun(task: Input, config: RunnableConfig) -> Update:
@@ -115,7 +117,8 @@ def model_node(
         if reply is None:
             assert on_late is not None, "a node with a deadline needs on_late"
             return on_late(task, call)
-        return {**write(task, str(reply.text)), "calls": [call.record(reply)]}
+        text = text_of(reply) if text_of is not None else str(reply.text)
+        return {**write(task, text), "calls": [call.record(reply)]}
 
     return ModelNode(name, arun)
 

@@ -39,7 +39,7 @@ class _Late(Exception):
 
 
 def _checked(reply: BaseMessage) -> BaseMessage:
-    if not str(reply.text).strip():
+    if not str(reply.text).strip() and not getattr(reply, "tool_calls", None):
         raise EmptyReplyError("the model replied with no text")
     return reply
 

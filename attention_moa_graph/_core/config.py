@@ -21,6 +21,7 @@ from attention_moa_graph._calls.runner import CallRunner
 from attention_moa_graph._core.context import as_context, overrides_of
 from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions, role_params
 from attention_moa_graph._core.state import RunSettings
+from attention_moa_graph._core.tools import check_tool_choice, tool_names, tool_schemas
 from attention_moa_graph._knobs import Setting
 
 
@@ -33,6 +34,9 @@ class MoAConfig:
     residual_agent: Agent
     options: MoAOptions
     runner: CallRunner
+    tools: tuple[dict[str, Any], ...] = ()
+    """The built tools, as OpenAI function schemas."""
+    tool_choice: str = "auto"
     _per_run: dict[str, LazyModel] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -116,6 +120,11 @@ class MoAConfig:
             where = "context aggregator_model"
             aggregator_model = str(check_model_spec(aggregator_model, where))
         check_lineup(len(agents), options, where="the run")
+        tools = list(self.tools) if context.tools is None else list(context.tools)
+        choice = context.tool_choice
+        if choice is None:
+            choice = self.tool_choice if context.tools is None else "auto"
+        choice = check_tool_choice(choice, tool_names(tools), where="the run")
         return RunSettings(
             agents=agents,
             models=models,
@@ -127,6 +136,8 @@ class MoAConfig:
             residual=options.residual,
             min_agents=options.min_agents,
             params=role_params(self.options, overrides),
+            tools=tools,
+            tool_choice=choice,
         )
 
 
@@ -169,8 +180,14 @@ def build_config(
     aggregator: ModelLike | Proposer,
     residual_model: ModelLike | Proposer | None,
     options: MoAOptions,
+    tools: Sequence[Any] = (),
+    tool_choice: Any = None,
 ) -> MoAConfig:
     """Check the lineup against the options and resolve every agent."""
+    schemas = tool_schemas(tools, where="create_attention_moa(tools=...)")
+    choice = check_tool_choice(
+        tool_choice, tool_names(schemas), where="create_attention_moa(tool_choice=...)"
+    )
     agents = resolve_agents(proposers)
     check_lineup(len(agents), options, where="the graph")
     chair = resolve_single(aggregator, "aggregator", "aggregator")
@@ -185,4 +202,6 @@ def build_config(
         residual_agent=residual,
         options=options,
         runner=CallRunner(options.calls),
+        tools=tuple(schemas),
+        tool_choice=choice,
     )

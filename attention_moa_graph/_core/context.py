@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from attention_moa_graph._calls.policy import CallPolicy
 from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions
+from attention_moa_graph._core.tools import tool_schemas
 
 _OVERRIDE = {
     "any": "",
@@ -48,6 +49,9 @@ def _check_lineup(context: Any) -> None:
 
 def _post_init(self: Any) -> None:
     _check_lineup(self)
+    if self.tools is not None:
+        schemas = tool_schemas(self.tools, where="MoAContext.tools")
+        object.__setattr__(self, "tools", schemas)
     for setting in run_settings():
         value = getattr(self, setting.name)
         if value is not None:
@@ -87,6 +91,30 @@ def _build_context_class() -> type[Any]:
                     "description": "Model of the summary (and, unless built with "
                     "its own, residual) agent for this run, as 'provider:model'. "
                     "Unset: the built one."
+                },
+            ),
+        ),
+        (
+            "tools",
+            Optional[list[Any]],  # noqa: UP045
+            dataclasses.field(
+                default=None,
+                metadata={
+                    "description": "Tools for this run, as OpenAI function schemas "
+                    "(or LangChain tools in code). Unset: the tools the graph was "
+                    "built with."
+                },
+            ),
+        ),
+        (
+            "tool_choice",
+            Optional[str],  # noqa: UP045
+            dataclasses.field(
+                default=None,
+                metadata={
+                    "description": "'auto', 'none', 'required' or the name of the "
+                    "tool the answer must call. Unset: the built choice ('auto' "
+                    "when the run gives its own tools)."
                 },
             ),
         ),

@@ -22,7 +22,8 @@ from attention_moa_graph._core.messages import (
     build_self_attention_messages,
     split_batched_critique,
 )
-from attention_moa_graph._core.nodes import proposer_node
+from attention_moa_graph._core.nodes import proposer_node, with_note
+from attention_moa_graph._core.routing import noted
 from attention_moa_graph._core.state import (
     BatchedCritiqueTask,
     CritiqueTask,
@@ -65,7 +66,7 @@ class Pairwise:
                 role=role,
                 agent=config.agent_for(task["critic"], task["model"]),
                 layer=task["layer"],
-                messages=messages,
+                messages=with_note(messages, task),
                 params=task["params"],
                 target=task["target"] if role == "cross_attention" else None,
             )
@@ -87,16 +88,20 @@ class Pairwise:
         for critic, targets in assignments.items():
             for target in targets:
                 role = "self_attention" if critic == target else "cross_attention"
-                task = CritiqueTask(
-                    critic=critic,
-                    target=target,
-                    layer=state["layer"],
-                    messages=state["messages"],
-                    own_answer=drafts[critic],
-                    target_answer=drafts[target],
-                    params=settings["params"][role],
-                    strict=strict,
-                    model=settings["models"].get(critic),
+                task = noted(
+                    CritiqueTask(
+                        critic=critic,
+                        target=target,
+                        layer=state["layer"],
+                        messages=state["messages"],
+                        own_answer=drafts[critic],
+                        target_answer=drafts[target],
+                        params=settings["params"][role],
+                        strict=strict,
+                        model=settings["models"].get(critic),
+                    ),
+                    settings,
+                    "review",
                 )
                 sends.append(Send(role, task))
         return sends
@@ -120,8 +125,11 @@ class Batched:
                 role="critique",
                 agent=config.agent_for(task["critic"], task["model"]),
                 layer=task["layer"],
-                messages=build_batched_critique_messages(
-                    prompts, task["messages"], task["own_answer"], reviewed
+                messages=with_note(
+                    build_batched_critique_messages(
+                        prompts, task["messages"], task["own_answer"], reviewed
+                    ),
+                    task,
                 ),
                 params=task["params"],
             )
@@ -149,16 +157,20 @@ class Batched:
         return [
             Send(
                 "critique",
-                BatchedCritiqueTask(
-                    critic=critic,
-                    targets=list(targets),
-                    layer=state["layer"],
-                    messages=state["messages"],
-                    own_answer=drafts[critic],
-                    target_answers=[drafts[t] for t in targets],
-                    params=settings["params"]["critique"],
-                    model=settings["models"].get(critic),
-                    strict=strict,
+                noted(
+                    BatchedCritiqueTask(
+                        critic=critic,
+                        targets=list(targets),
+                        layer=state["layer"],
+                        messages=state["messages"],
+                        own_answer=drafts[critic],
+                        target_answers=[drafts[t] for t in targets],
+                        params=settings["params"]["critique"],
+                        model=settings["models"].get(critic),
+                        strict=strict,
+                    ),
+                    settings,
+                    "review",
                 ),
             )
             for critic, targets in assignments.items()

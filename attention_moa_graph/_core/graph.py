@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import merge_configs
 from langgraph.cache.base import BaseCache
@@ -22,7 +22,7 @@ from attention_moa_graph._calls.usage import combine_reports, empty_report
 from attention_moa_graph._core.config import build_config
 from attention_moa_graph._core.context import MoAContext
 from attention_moa_graph._core.layer import build_layer, close_layer
-from attention_moa_graph._core.messages import message_text
+from attention_moa_graph._core.messages import latest_turn, message_text
 from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph._core.routing import route_after_layer
 from attention_moa_graph._core.state import (
@@ -32,6 +32,7 @@ from attention_moa_graph._core.state import (
     MoAOutput,
     MoAState,
 )
+from attention_moa_graph._core.tools import final_message, tool_names, tool_notes
 
 
 def create_attention_moa(
@@ -40,6 +41,8 @@ def create_attention_moa(
     aggregator: ModelLike | Proposer,
     residual_model: ModelLike | Proposer | None = None,
     options: MoAOptions | None = None,
+    tools: Sequence[Any] = (),
+    tool_choice: str | dict[str, Any] | None = None,
     checkpointer: Checkpointer = None,
     store: BaseStore | None = None,
     cache: BaseCache[Any] | None = None,
@@ -64,6 +67,13 @@ def create_attention_moa(
         residual_model: A different model for the residual agent (named
             `residual` when bare).
         options: A `MoAOptions` to start from; keywords override it.
+        tools: Tools the ensemble may call (`@tool` functions, `BaseTool`s,
+            pydantic models or OpenAI tool schemas); a run's context may give
+            others. Proposers propose calls in text, critics judge them, and
+            the summary and residual agents make the agreed calls natively:
+            the answer is then an `AIMessage` with `tool_calls`.
+        tool_choice: `auto` (default), `none`, `required` (also `any`) or a
+            tool's name.
         checkpointer: Saves state after each step; needed for multi-turn
             threads and for resuming a failed run.
         store: A LangGraph store made available to the graph.
@@ -98,6 +108,8 @@ def create_attention_moa(
         aggregator=aggregator,
         residual_model=residual_model,
         options=chosen,
+        tools=tools,
+        tool_choice=tool_choice,
     )
     if not isinstance(name, str) or not name:
         raise ValueError("`name` must be a non-empty string, e.g. 'attention_moa'.")
@@ -107,6 +119,12 @@ def create_attention_moa(
         """Check the turn, fix this run's settings and create the models."""
         check_turn(state)
         settings = config.for_run(runtime.context)
+        settings["notes"] = tool_notes(
+            chosen.prompts,
+            settings.get("tools", []),
+            settings.get("tool_choice", "auto"),
+            state["messages"],
+        )
         # Here, not in the model nodes: a missing key fails before any call, and
         # client construction (which reads files) stays off the event loop.
         config.build_models(settings)
@@ -168,13 +186,22 @@ def create_attention_moa(
         return append(state, output)
 
     def finish(state: MoAState) -> dict[str, Any]:
-        """Answer with the last layer's output."""
+        """Answer with the last layer's output (its tool calls as `tool_calls`)."""
         last = state["layers"][-1]
-        answer = last["output"]
+        settings = state["settings"]
+        if settings.get("tools") and settings.get("tool_choice") != "none":
+            message = final_message(
+                last["output"],
+                tool_names(settings["tools"]),
+                name=name,
+                turn=len(state["messages"]),
+            )
+        else:
+            message = AIMessage(content=last["output"], name=name)
         return {
-            "final_answer": answer,
+            "final_answer": message_text(message),
             "stop_reason": "early_stop" if last["stopped"] else "max_layers",
-            "messages": [AIMessage(content=answer, name=name)],
+            "messages": [message],
         }
 
     builder = StateGraph(
@@ -209,11 +236,14 @@ def check_turn(state: MoAState) -> None:
             "{'messages': [('user', 'your question')]}."
         )
     last = messages[-1]
+    # In an agent loop the turn ends with the results of the calls it made.
+    if isinstance(last, ToolMessage):
+        last = messages[latest_turn(messages)]
     if not isinstance(last, HumanMessage):
         raise MoAInputError(
-            f"the last message must be the user's turn, but it is a '{last.type}' "
-            "message. Append the user's next message, e.g. "
-            "{'messages': [('user', 'follow-up question')]}."
+            f"the last message must be the user's turn (or the results of tool "
+            f"calls), but it is a '{messages[-1].type}' message. Append the "
+            "user's next message, e.g. {'messages': [('user', 'follow-up question')]}."
         )
     if not message_text(last).strip():
         raise MoAInputError("the user's message is empty: give it some text to answer.")

@@ -52,6 +52,7 @@ from attention_moa_graph._core.state import (
     Stage,
 )
 from attention_moa_graph._core.stop import converged, is_stop_signal, parse_verdict
+from attention_moa_graph._core.tools import keep_agreed, tool_names
 
 LAYER_GRAPH_NAME = "moa_layer"
 # `Callable[..., ...]`: LangGraph injects `runtime` by parameter name.
@@ -90,6 +91,11 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
         (state["drafts"][n] for n in names if n in state["drafts"]),
     )
     output = next((t for t in candidates if t.strip() and not is_stop_signal(t)), None)
+    if output is not None and output == residual:
+        # The residual agent may revise the calls the layer agreed on, never
+        # drop one.
+        tools = state["settings"].get("tools") or []
+        output, _ = keep_agreed(state["summary"], output, tool_names(tools))
     if output is None:
         raise MoAError(
             f"layer {state['layer']}: the summary and every agent's answer were "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 
@@ -73,18 +74,45 @@ def message_text(message: BaseMessage) -> str:
     return str(message.text)
 
 
+def latest_turn(messages: Sequence[AnyMessage]) -> int:
+    """The index of the latest user message.
+
+    Usually the last message; in an agent loop, tool calls and their results
+    follow it.
+    """
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return index
+    return len(messages) - 1
+
+
+def transcript_lines(messages: Sequence[AnyMessage]) -> list[str]:
+    """One `[type] text` line per message; tool calls written out by name."""
+    lines = []
+    for m in messages:
+        text = message_text(m)
+        calls = getattr(m, "tool_calls", None) or []
+        if calls:
+            text += "".join(
+                f"\n(calls {c['name']} with "
+                f"{json.dumps(c['args'], ensure_ascii=False)}, id {c.get('id')})"
+                for c in calls
+            )
+        lines.append(f"[{m.type}] {text.strip()}")
+    return lines
+
+
 def conversation_transcript(messages: Sequence[AnyMessage]) -> str:
     """Render the turns before the latest user message as a fenced transcript."""
-    earlier = messages[:-1]
+    earlier = messages[: latest_turn(messages)]
     if not earlier:
         return NO_HISTORY
-    lines = [f"[{m.type}] {message_text(m)}" for m in earlier]
-    return fence("conversation", "\n\n".join(lines))
+    return fence("conversation", "\n\n".join(transcript_lines(earlier)))
 
 
 def latest_question(messages: Sequence[AnyMessage]) -> str:
     """The latest user message, fenced."""
-    return fence("question", message_text(messages[-1]))
+    return fence("question", message_text(messages[latest_turn(messages)]))
 
 
 def with_instructions(

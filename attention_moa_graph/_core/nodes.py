@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from langchain_core.messages import AnyMessage
+
 from attention_moa_graph._calls.errors import (
     AgentFailedError,
     AgentsExhaustedError,
@@ -18,7 +20,7 @@ from attention_moa_graph._calls.errors import (
     describe,
     is_transient,
 )
-from attention_moa_graph._calls.models import json_reply_params
+from attention_moa_graph._calls.models import Agent, json_reply_params
 from attention_moa_graph._calls.node import (
     LateFn,
     ModelCall,
@@ -34,10 +36,17 @@ from attention_moa_graph._core.messages import (
     build_summary_messages,
     build_verdict_messages,
     strip_fences,
+    with_instructions,
 )
 from attention_moa_graph._core.routing import layer_answers, residual_runs
 from attention_moa_graph._core.state import DraftTask, LayerState, RefineTask
 from attention_moa_graph._core.stop import VERDICT_SCHEMA
+from attention_moa_graph._core.tools import (
+    bind_params,
+    has_tool_messages,
+    plain_history,
+    with_native_calls,
+)
 
 
 def agent_failed(task: Mapping[str, Any], call: ModelCall, error: Exception) -> Update:
@@ -97,16 +106,34 @@ def _agent_late(task: DraftTask | RefineTask, call: ModelCall) -> Update:
     return {"late_agents": {task["agent"]: call.role}}
 
 
+def with_note(messages: list[AnyMessage], task: Mapping[str, Any]) -> list[AnyMessage]:
+    """A stage's messages with the run's tools note added to its instructions."""
+    note = task.get("tools_note")
+    return with_instructions(messages, note) if note else messages
+
+
+def _conversation(task: Mapping[str, Any]) -> list[AnyMessage]:
+    """The conversation as a stage not bound to the tools may receive it."""
+    messages = task["messages"]
+    return plain_history(messages) if has_tool_messages(messages) else messages
+
+
 def make_draft_node(config: MoAConfig) -> ModelNode:
-    """Agent i drafts an answer (with the previous layer's output as reference)."""
+    """Agent i drafts an answer (with the previous layer's output as reference).
+
+    With tools the draft may be the calls the agent would make, in text.
+    """
 
     def plan(task: DraftTask) -> ModelCall:
         return ModelCall(
             role="draft",
             agent=config.agent_for(task["agent"], task["model"]),
             layer=task["layer"],
-            messages=build_draft_messages(
-                config.options.prompts, task["messages"], task["reference"]
+            messages=with_note(
+                build_draft_messages(
+                    config.options.prompts, _conversation(task), task["reference"]
+                ),
+                task,
             ),
             params=task["params"],
         )
@@ -129,11 +156,14 @@ def make_refine_node(config: MoAConfig) -> ModelNode:
             role="refine",
             agent=config.agent_for(task["agent"], task["model"]),
             layer=task["layer"],
-            messages=build_refine_messages(
-                config.options.prompts,
-                task["messages"],
-                task["draft"],
-                task["suggestions"],
+            messages=with_note(
+                build_refine_messages(
+                    config.options.prompts,
+                    _conversation(task),
+                    task["draft"],
+                    task["suggestions"],
+                ),
+                task,
             ),
             params=task["params"],
         )
@@ -148,6 +178,31 @@ def make_refine_node(config: MoAConfig) -> ModelNode:
     )
 
 
+def _decision_inputs(
+    state: LayerState, agent: Agent
+) -> tuple[list[AnyMessage], dict[str, Any]]:
+    """The conversation a summary or residual call sees, and its tool binding.
+
+    In a run with tools the agent is bound to them (its model's own
+    `bind_tools`, honouring `tool_choice`) and sees tool messages as they are;
+    a model without tool calling, or `tool_choice="none"`, gets them in text
+    and writes calls in the text protocol.
+    """
+    settings, messages = state["settings"], state["messages"]
+    tools, choice = settings.get("tools") or [], settings.get("tool_choice", "auto")
+    bound = None
+    if tools and choice != "none":
+        bound = bind_params(agent.model.get(), tools, choice)
+    if bound is None and has_tool_messages(messages):
+        messages = plain_history(messages)
+    return list(messages), bound or {}
+
+
+def _with_decision(messages: list[AnyMessage], settings: Any) -> list[AnyMessage]:
+    note = settings.get("notes", {}).get("decision")
+    return with_instructions(messages, note) if note else messages
+
+
 def make_summarize_node(config: MoAConfig) -> ModelNode:
     """The summary agent merges the refined answers (the drafts in plain MoA).
 
@@ -158,14 +213,17 @@ def make_summarize_node(config: MoAConfig) -> ModelNode:
     def plan(state: LayerState) -> ModelCall:
         settings = state["settings"]
         last = state["layer"] == settings["max_layers"]
+        agent = config.aggregator_for(settings)
+        conversation, bound = _decision_inputs(state, agent)
+        messages = build_summary_messages(
+            config.options.prompts, conversation, layer_answers(state)
+        )
         return ModelCall(
             role="summary",
-            agent=config.aggregator_for(settings),
+            agent=agent,
             layer=state["layer"],
-            messages=build_summary_messages(
-                config.options.prompts, state["messages"], layer_answers(state)
-            ),
-            params=settings["params"]["summary"],
+            messages=_with_decision(messages, settings),
+            params={**settings["params"]["summary"], **bound},
             final=last and not residual_runs(state),
         )
 
@@ -176,6 +234,7 @@ def make_summarize_node(config: MoAConfig) -> ModelNode:
         config.runner,
         aggregator_failed,
         clean=strip_fences,
+        text_of=with_native_calls,
     )
 
 
@@ -188,18 +247,21 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
 
     def plan(state: LayerState) -> ModelCall:
         settings = state["settings"]
+        agent = config.residual_for(settings)
+        conversation, bound = _decision_inputs(state, agent)
+        messages = build_residual_messages(
+            config.options.prompts,
+            conversation,
+            [*state["history"], state["summary"]],
+            offer_signal=settings["early_stopping"]
+            and config.options.stop_decision == "signal",
+        )
         return ModelCall(
             role="residual",
-            agent=config.residual_for(settings),
+            agent=agent,
             layer=state["layer"],
-            messages=build_residual_messages(
-                config.options.prompts,
-                state["messages"],
-                [*state["history"], state["summary"]],
-                offer_signal=settings["early_stopping"]
-                and config.options.stop_decision == "signal",
-            ),
-            params=settings["params"]["residual"],
+            messages=_with_decision(messages, settings),
+            params={**settings["params"]["residual"], **bound},
             final=state["layer"] == settings["max_layers"],
         )
 
@@ -210,6 +272,7 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
         config.runner,
         aggregator_failed,
         clean=strip_fences,
+        text_of=with_native_calls,
     )
 
 

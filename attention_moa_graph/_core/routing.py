@@ -9,8 +9,8 @@ run; a resumed run then retries just those calls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, Protocol, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from langgraph.graph import END
 from langgraph.types import Send
@@ -21,6 +21,7 @@ from attention_moa_graph._core.state import (
     LayerState,
     MoAState,
     RefineTask,
+    RunSettings,
     Stage,
     critique_key,
 )
@@ -116,16 +117,31 @@ def _draft(state: LayerState, agent: str, strict: bool) -> Send:
     settings = state["settings"]
     return Send(
         "draft",
-        DraftTask(
-            agent=agent,
-            layer=state["layer"],
-            messages=state["messages"],
-            reference=history[-1] if history else None,
-            params=settings["params"]["draft"],
-            strict=strict,
-            model=settings["models"].get(agent),
+        noted(
+            DraftTask(
+                agent=agent,
+                layer=state["layer"],
+                messages=state["messages"],
+                reference=history[-1] if history else None,
+                params=settings["params"]["draft"],
+                strict=strict,
+                model=settings["models"].get(agent),
+            ),
+            settings,
+            "plan",
         ),
     )
+
+
+Task = TypeVar("Task", bound=Mapping[str, Any])
+
+
+def noted(task: Task, settings: RunSettings, kind: str) -> Task:
+    """`task` with the run's tools note for this kind of stage, if it has one."""
+    note = settings.get("notes", {}).get(kind)
+    if note:
+        cast(dict[str, Any], task)["tools_note"] = note
+    return task
 
 
 def _refine(state: LayerState, agent: str, strict: bool) -> Send:
@@ -133,15 +149,19 @@ def _refine(state: LayerState, agent: str, strict: bool) -> Send:
     settings = state["settings"]
     return Send(
         "refine",
-        RefineTask(
-            agent=agent,
-            layer=state["layer"],
-            messages=state["messages"],
-            draft=state["drafts"][agent],
-            suggestions=[received[c] for c in settings["agents"] if c in received],
-            params=settings["params"]["refine"],
-            strict=strict,
-            model=settings["models"].get(agent),
+        noted(
+            RefineTask(
+                agent=agent,
+                layer=state["layer"],
+                messages=state["messages"],
+                draft=state["drafts"][agent],
+                suggestions=[received[c] for c in settings["agents"] if c in received],
+                params=settings["params"]["refine"],
+                strict=strict,
+                model=settings["models"].get(agent),
+            ),
+            settings,
+            "plan",
         ),
     )
 

@@ -153,6 +153,13 @@ class RunSettings(TypedDict):
     """Fewest agents a layer may go on with after failures."""
     params: dict[str, dict[str, Any]]
     """`moa_role` -> the call-time model parameters of that role's calls."""
+    tools: NotRequired[list[dict[str, Any]]]
+    """The run's tools as OpenAI function schemas (empty: none)."""
+    tool_choice: NotRequired[str]
+    """`auto`, `none`, `required` or the name of the tool to call."""
+    notes: NotRequired[dict[str, str]]
+    """Stage kind (`plan`, `review`, `decision`) -> the note a run with tools
+    adds to that stage's instructions (see `tools.tool_notes`)."""
 
 
 class MoAState(MoAInput, MoAOutput):
@@ -215,6 +222,8 @@ class DraftTask(TypedDict):
     """The agent's model spec for this run, when the context chose one."""
     strict: bool
     """A second try after too many agents failed: a failure now stops the run."""
+    tools_note: NotRequired[str]
+    """With tools: the note added to the stage's instructions."""
 
 
 class CritiqueTask(TypedDict):
@@ -229,6 +238,8 @@ class CritiqueTask(TypedDict):
     params: dict[str, Any]
     model: str | None
     strict: bool
+    tools_note: NotRequired[str]
+    """With tools: the note added to the stage's instructions."""
 
 
 class BatchedCritiqueTask(TypedDict):
@@ -244,6 +255,8 @@ class BatchedCritiqueTask(TypedDict):
     params: dict[str, Any]
     model: str | None
     strict: bool
+    tools_note: NotRequired[str]
+    """With tools: the note added to the stage's instructions."""
 
 
 class RefineTask(TypedDict):
@@ -257,3 +270,5 @@ class RefineTask(TypedDict):
     params: dict[str, Any]
     model: str | None
     strict: bool
+    tools_note: NotRequired[str]
+    """With tools: the note added to the stage's instructions."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 import time
 from collections import deque
@@ -20,14 +21,18 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import ToolCall, ToolCallChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
-ReplyFn = Callable[[Sequence[BaseMessage]], str]
-"""Maps the prompt's messages to the reply text. Must not depend on call order."""
+ReplyFn = Callable[[Sequence[BaseMessage]], "str | AIMessage"]
+"""Maps the prompt's messages to the reply: its text, or an `AIMessage` (for
+tool calls). Must not depend on call order."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class ScriptedCall:
     messages: tuple[BaseMessage, ...]
     metadata: dict[str, Any]
     reply: str
+    tools: tuple[str, ...] = ()
+    """Names of the tools the call was bound to (`bind_tools`)."""
+    tool_choice: Any = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def prompt(self) -> str:
@@ -118,12 +127,27 @@ class ScriptedChatModel(BaseChatModel):
             self._calls.clear()
             self._peak = self._in_flight
 
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools as OpenAI schemas; the reply function decides the calls."""
+        schemas = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=schemas, tool_choice=tool_choice, **kwargs)
+
     def _answer(
         self,
         messages: list[BaseMessage],
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-    ) -> tuple[str, UsageMetadata]:
-        text = (self.reply or _default_reply(self.model_name))(messages)
+        kwargs: dict[str, Any] | None = None,
+    ) -> tuple[str, UsageMetadata, list[ToolCall]]:
+        answer = (self.reply or _default_reply(self.model_name))(messages)
+        text = answer if isinstance(answer, str) else str(answer.text)
+        calls = [] if isinstance(answer, str) else list(answer.tool_calls)
+        bound = (kwargs or {}).get("tools") or []
         metadata = dict(run_manager.metadata) if run_manager else {}
         prompt_tokens = sum(count_tokens(m.text) for m in messages)
         output_tokens = count_tokens(text)
@@ -132,9 +156,17 @@ class ScriptedChatModel(BaseChatModel):
             output_tokens=output_tokens,
             total_tokens=prompt_tokens + output_tokens,
         )
+        record = ScriptedCall(
+            tuple(messages),
+            metadata,
+            text,
+            tools=tuple(t["function"]["name"] for t in bound),
+            tool_choice=(kwargs or {}).get("tool_choice"),
+            tool_calls=tuple(calls),
+        )
         with self._lock:
-            self._calls.append(ScriptedCall(tuple(messages), metadata, text))
-        return text, usage
+            self._calls.append(record)
+        return text, usage, calls
 
     def _delay(self, messages: Sequence[BaseMessage]) -> float:
         latency = self.latency
@@ -149,9 +181,12 @@ class ScriptedChatModel(BaseChatModel):
         with self._lock:
             self._in_flight -= 1
 
-    def _message(self, text: str, usage: UsageMetadata) -> AIMessage:
+    def _message(
+        self, text: str, usage: UsageMetadata, calls: list[ToolCall]
+    ) -> AIMessage:
         return AIMessage(
             content=text,
+            tool_calls=calls,
             usage_metadata=usage,
             response_metadata={
                 "model_name": self.model_name,
@@ -159,7 +194,9 @@ class ScriptedChatModel(BaseChatModel):
             },
         )
 
-    def _chunks(self, text: str, usage: UsageMetadata) -> Iterator[ChatGenerationChunk]:
+    def _chunks(
+        self, text: str, usage: UsageMetadata, calls: list[ToolCall]
+    ) -> Iterator[ChatGenerationChunk]:
         words = text.split(" ")
         step = max(1, self.chunk_size)
         pieces = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
@@ -168,6 +205,17 @@ class ScriptedChatModel(BaseChatModel):
             yield ChatGenerationChunk(
                 message=AIMessageChunk(
                     content=piece if index == 0 else " " + piece,
+                    tool_call_chunks=[
+                        ToolCallChunk(
+                            name=call["name"],
+                            args=json.dumps(call["args"]),
+                            id=call["id"],
+                            index=number,
+                        )
+                        for number, call in enumerate(calls)
+                    ]
+                    if last
+                    else [],
                     usage_metadata=usage if last else None,
                     response_metadata=(
                         {"model_name": self.model_name, "model_provider": "scripted"}
@@ -179,14 +227,17 @@ class ScriptedChatModel(BaseChatModel):
             )
 
     def _answer_now(
-        self, messages: list[BaseMessage], run_manager: CallbackManagerForLLMRun | None
-    ) -> tuple[str, UsageMetadata]:
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[str, UsageMetadata, list[ToolCall]]:
         self._enter()
         try:
             delay = self._delay(messages)
             if delay:
                 time.sleep(delay)
-            return self._answer(messages, run_manager)
+            return self._answer(messages, run_manager, kwargs)
         finally:
             self._leave()
 
@@ -194,13 +245,14 @@ class ScriptedChatModel(BaseChatModel):
         self,
         messages: list[BaseMessage],
         run_manager: AsyncCallbackManagerForLLMRun | None,
-    ) -> tuple[str, UsageMetadata]:
+        kwargs: dict[str, Any],
+    ) -> tuple[str, UsageMetadata, list[ToolCall]]:
         self._enter()
         try:
             delay = self._delay(messages)
             if delay:
                 await asyncio.sleep(delay)
-            return self._answer(messages, run_manager)
+            return self._answer(messages, run_manager, kwargs)
         finally:
             self._leave()
 
@@ -211,9 +263,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text, usage = self._answer_now(messages, run_manager)
+        text, usage, calls = self._answer_now(messages, run_manager, kwargs)
         return ChatResult(
-            generations=[ChatGeneration(message=self._message(text, usage))]
+            generations=[ChatGeneration(message=self._message(text, usage, calls))]
         )
 
     async def _agenerate(
@@ -223,9 +275,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text, usage = await self._answer_later(messages, run_manager)
+        text, usage, calls = await self._answer_later(messages, run_manager, kwargs)
         return ChatResult(
-            generations=[ChatGeneration(message=self._message(text, usage))]
+            generations=[ChatGeneration(message=self._message(text, usage, calls))]
         )
 
     def _stream(
@@ -235,8 +287,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        text, usage = self._answer_now(messages, run_manager)
-        for chunk in self._chunks(text, usage):
+        text, usage, calls = self._answer_now(messages, run_manager, kwargs)
+        for chunk in self._chunks(text, usage, calls):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -248,8 +300,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        text, usage = await self._answer_later(messages, run_manager)
-        for chunk in self._chunks(text, usage):
+        text, usage, calls = await self._answer_later(messages, run_manager, kwargs)
+        for chunk in self._chunks(text, usage, calls):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk

@@ -92,13 +92,13 @@ def test_sync_runs_share_the_packages_one_loop_and_call_models_synchronously():
     paths = []
 
     class PathSpy(ScriptedChatModel):
-        def _answer_now(self, messages, run_manager):
+        def _answer_now(self, messages, run_manager, kwargs):
             paths.append("sync")
-            return super()._answer_now(messages, run_manager)
+            return super()._answer_now(messages, run_manager, kwargs)
 
-        async def _answer_later(self, messages, run_manager):
+        async def _answer_later(self, messages, run_manager, kwargs):
             paths.append("async")
-            return await super()._answer_later(messages, run_manager)
+            return await super()._answer_later(messages, run_manager, kwargs)
 
     spy = PathSpy(model_name="spy")
     graph = create_attention_moa(

@@ -128,7 +128,8 @@ def run_value(settings: dict, name: str) -> Any:
 
 def test_exactly_the_run_options_are_in_the_context_schema():
     context_fields = set(MoAContext.__dataclass_fields__)
-    assert context_fields == {"proposer_models", "aggregator_model", *RUN_OPTIONS}
+    lineup = {"proposer_models", "aggregator_model", "tools", "tool_choice"}
+    assert context_fields == {*lineup, *RUN_OPTIONS}
     schema = create_attention_moa(list(TWO), aggregator="demo:c")
     properties = schema.get_context_jsonschema()["properties"]
     assert set(properties) == context_fields

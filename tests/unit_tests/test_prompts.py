@@ -33,6 +33,9 @@ def test_every_default_template_uses_exactly_the_fields_its_builder_supplies():
         "residual": {"rounds"},
         "residual_early_stop": {"rounds", "stop_signal"},
         "verdict": {"question", "previous", "latest"},
+        "tool_plan": {"tools", "choice"},
+        "tool_review": {"tools", "exchange"},
+        "tool_decision": {"tools", "choice"},
     }
     for field in dataclasses.fields(DEFAULT_PROMPTS):
         assert (

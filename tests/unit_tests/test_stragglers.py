@@ -48,23 +48,27 @@ class FirstRequestStraggles(ScriptedChatModel):
         self,
         messages: list[BaseMessage],
         run_manager: AsyncCallbackManagerForLLMRun | None,
-    ) -> tuple[str, UsageMetadata]:
+        kwargs: dict | None = None,
+    ) -> tuple[str, UsageMetadata, list]:
         if self._first():
             try:
                 await asyncio.sleep(self.slow)
             except asyncio.CancelledError:
                 self._cancelled += 1
                 raise
-        return await super()._answer_later(messages, run_manager)
+        return await super()._answer_later(messages, run_manager, kwargs or {})
 
     def _answer_now(
-        self, messages: list[BaseMessage], run_manager: CallbackManagerForLLMRun | None
-    ) -> tuple[str, UsageMetadata]:
+        self,
+        messages: list[BaseMessage],
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: dict | None = None,
+    ) -> tuple[str, UsageMetadata, list]:
         if self._first():
             import time
 
             time.sleep(self.slow)
-        return super()._answer_now(messages, run_manager)
+        return super()._answer_now(messages, run_manager, kwargs or {})
 
 
 async def test_a_slow_call_is_sent_again_and_the_first_reply_wins() -> None:
