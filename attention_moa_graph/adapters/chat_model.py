@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -23,15 +25,21 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models import (
+    BaseChatModel,
+    LangSmithParams,
+    LanguageModelInput,
+)
 from langchain_core.language_models.chat_models import (
     agenerate_from_stream,
     generate_from_stream,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
@@ -40,6 +48,7 @@ from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.policy import with_attempts
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
+from attention_moa_graph._core.tools import check_tool_choice, tool_names, tool_schemas
 from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 
 
@@ -165,14 +174,41 @@ class AttentionMoAChatModel(BaseChatModel):
             params["ls_stop"] = stop or self.stop
         return params
 
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """The ensemble with tools it may call: its answers carry `tool_calls`.
+
+        Proposers propose calls in text with their reasons, critics judge
+        them, and the summary and residual agents, bound to the tools, make
+        the calls the layer agreed on (see the README's "Tools"). `tool_choice`
+        is `auto`, `none`, `required` (or `any`, True) or a tool's name.
+
+        Raises:
+            ValueError: If a tool cannot be converted or the choice names no tool.
+        """
+        schemas = tool_schemas(tools, where="bind_tools")
+        choice = check_tool_choice(tool_choice, tool_names(schemas), where="bind_tools")
+        return self.bind(tools=schemas, tool_choice=choice, **kwargs)
+
     @staticmethod
     def _run_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The options a call sets through its keyword arguments (its context).
 
+        Bound tools (`bind_tools`) and their choice go to the run's context too.
+
         Raises:
             ValueError: For an option a run cannot override.
         """
-        chosen: dict[str, Any] = {}
+        chosen: dict[str, Any] = {
+            name: kwargs[name]
+            for name in ("tools", "tool_choice")
+            if kwargs.get(name) is not None
+        }
         for name, value in kwargs.items():
             if name not in _OPTION_NAMES:
                 continue
@@ -188,7 +224,16 @@ class AttentionMoAChatModel(BaseChatModel):
         self,
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     ) -> RunnableConfig:
-        return {"callbacks": _children_of(run_manager)}
+        # A thread of its own: called from a node of another graph (an agent),
+        # the ensemble would otherwise run as that graph's subgraph, saving its
+        # steps in the agent's thread and streaming under its namespace
+        # (LangGraph drops the inherited `configurable` only for a config that
+        # names its own thread). As a chat model it is a leaf, as any model
+        # call is; it has no checkpointer, so the id only marks the root.
+        return {
+            "callbacks": _children_of(run_manager),
+            "configurable": {"thread_id": f"attention-moa-{uuid.uuid4().hex}"},
+        }
 
     def _message(
         self, result: Mapping[str, Any], stop: list[str] | None = None
@@ -196,6 +241,7 @@ class AttentionMoAChatModel(BaseChatModel):
         usage = result["usage"]
         return AIMessage(
             content=cut_at_stop(result["final_answer"], stop or self.stop),
+            tool_calls=list(getattr(result["messages"][-1], "tool_calls", [])),
             usage_metadata=UsageMetadata(
                 input_tokens=usage["total"]["input_tokens"],
                 output_tokens=usage["total"]["output_tokens"],
@@ -261,18 +307,31 @@ class AttentionMoAChatModel(BaseChatModel):
         context: dict[str, Any],
     ) -> AsyncIterator[ChatGenerationChunk]:
         gate = StopGate(stop or self.stop)
+        # With tools the answer is known only whole: the final stage's words
+        # may carry calls to take out, so it comes as one chunk at the end.
+        whole = bool(context.get("tools"))
         async for event in astream_answer(
             self._graph, {"messages": messages}, config, context=context
         ):
-            if event.kind == "token" and (text := gate.feed(event.data)):
+            if event.kind == "token" and not whole and (text := gate.feed(event.data)):
                 yield ChatGenerationChunk(message=AIMessageChunk(content=text))
             elif event.kind == "result":
-                if rest := gate.finish():
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=rest))
                 final = self._message(event.data, stop)
+                rest = final.text if whole else gate.finish()
+                if rest:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=rest))
                 yield ChatGenerationChunk(
                     message=AIMessageChunk(
                         content="",
+                        tool_call_chunks=[
+                            ToolCallChunk(
+                                name=call["name"],
+                                args=json.dumps(call["args"], ensure_ascii=False),
+                                id=call["id"],
+                                index=index,
+                            )
+                            for index, call in enumerate(final.tool_calls)
+                        ],
                         usage_metadata=final.usage_metadata,
                         response_metadata=final.response_metadata,
                         chunk_position="last",

@@ -211,3 +211,62 @@ def test_the_proposed_calls_are_kept_in_the_layer_record():
     assert json.loads(block) == [
         {"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_1"}
     ]
+
+
+def _chat_model(**options):
+    from attention_moa_graph import AttentionMoAChatModel
+
+    agents = [Proposer(n, ScriptedChatModel(model_name=n, reply=agent)) for n in "ab"]
+    chair_model = ScriptedChatModel(model_name="chair", reply=chair)
+    model = AttentionMoAChatModel(
+        proposers=agents,
+        aggregator=Proposer("chair", chair_model),
+        max_layers=1,
+        **options,
+    )
+    return model, chair_model
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_chat_model_binds_tools_and_answers_with_their_calls(stream):
+    model, chair_model = _chat_model()
+    bound = model.bind_tools([get_weather], tool_choice="get_weather")
+    if stream:
+        chunks = list(bound.stream(QUESTION))
+        message = chunks[0]
+        for chunk in chunks[1:]:
+            message += chunk
+    else:
+        message = bound.invoke(QUESTION)
+    [call] = message.tool_calls
+    assert (call["name"], call["args"], call["id"]) == (
+        "get_weather", {"city": "Paris"}, "call_1",
+    )  # fmt: skip
+    assert chair_model.calls[0].tool_choice == "get_weather"
+    assert message.usage_metadata["total_tokens"] > 0
+    with pytest.raises(ValueError, match="names no tool"):
+        model.bind_tools([get_weather], tool_choice="nope")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_agent_runs_the_tool_and_answers_from_its_result(stream):
+    from langchain.agents import create_agent
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model, _ = _chat_model(streaming=stream)
+    saver = InMemorySaver()
+    graph = create_agent(model, [get_weather], checkpointer=saver)
+    config = {"configurable": {"thread_id": "t"}}
+    result = await graph.ainvoke({"messages": [HumanMessage(QUESTION)]}, config)
+    kinds = [type(m).__name__ for m in result["messages"]]
+    assert kinds == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
+    assert result["messages"][2].text == "18 C and dry in Paris"
+    assert result["messages"][-1].text == (
+        "Wear light layers: it is 18 C and dry in Paris."
+    )
+    saved = await graph.aget_state(config)
+    assert len(saved.values["messages"]) == 4
+    # The ensemble is the agent's model, not a subgraph: none of its steps is
+    # saved in the agent's thread.
+    assert {c.config["configurable"]["checkpoint_ns"] for c in saver.list(None)} == {""}
