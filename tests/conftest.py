@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tracers import BaseTracer
 
 PROVIDER_KEYS = (
     "OPENAI_API_KEY",
@@ -40,18 +40,22 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class CallLog(BaseCallbackHandler):
+class CallLog(BaseTracer):
     """Records the `moa_*` metadata of every chat model call, as a tracer sees it."""
 
     def __init__(self) -> None:
+        super().__init__(_schema_format="original+chat")  # chat model runs too
         self.calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def on_chat_model_start(
-        self, serialized: Any, messages: Any, *, metadata: Any = None, **kwargs: Any
-    ) -> None:
-        moa = {k: v for k, v in (metadata or {}).items() if k.startswith("moa_")}
-        params = kwargs.get("invocation_params") or {}
+    def _persist_run(self, run: Any) -> None:
+        pass
+
+    def _on_chat_model_start(self, run: Any) -> None:
+        extra = run.extra or {}
+        metadata = extra.get("metadata") or {}
+        moa = {k: v for k, v in metadata.items() if k.startswith("moa_")}
+        params = extra.get("invocation_params") or {}
         for name in ("temperature", "max_tokens"):
             if name in params:
                 moa[name] = params[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Union
@@ -169,6 +169,20 @@ def provider_params(model: BaseChatModel, params: dict[str, Any]) -> dict[str, A
     own = getattr(model, "extra_body", None) or {}
     chosen["extra_body"] = {**own, **body}
     return chosen
+
+
+def response_format_params(
+    model: BaseChatModel, response_format: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """OpenAI's `response_format` as a call parameter, where the client takes it.
+
+    Other models get the schema from the prompt only.
+    """
+    if not response_format or not _openai_protocol(model):
+        return {}
+    if response_format.get("type") == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    return {"response_format": dict(response_format)}
 
 
 def json_reply_params(

@@ -138,6 +138,7 @@ class MoAConfig:
             params=role_params(self.options, overrides),
             tools=tools,
             tool_choice=choice,
+            response_format=context.response_format,
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from attention_moa_graph._calls.policy import CallPolicy
 from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions
-from attention_moa_graph._core.tools import tool_schemas
+from attention_moa_graph._core.tools import check_response_format, tool_schemas
 
 _OVERRIDE = {
     "any": "",
@@ -52,6 +52,8 @@ def _post_init(self: Any) -> None:
     if self.tools is not None:
         schemas = tool_schemas(self.tools, where="MoAContext.tools")
         object.__setattr__(self, "tools", schemas)
+    if self.response_format is not None:
+        check_response_format(self.response_format, where="MoAContext")
     for setting in run_settings():
         value = getattr(self, setting.name)
         if value is not None:
@@ -115,6 +117,19 @@ def _build_context_class() -> type[Any]:
                     "description": "'auto', 'none', 'required' or the name of the "
                     "tool the answer must call. Unset: the built choice ('auto' "
                     "when the run gives its own tools)."
+                },
+            ),
+        ),
+        (
+            "response_format",
+            Optional[dict[str, Any]],  # noqa: UP045
+            dataclasses.field(
+                default=None,
+                metadata={
+                    "description": "OpenAI's response_format for the answer: "
+                    "{'type': 'json_schema', 'json_schema': {'name': ..., "
+                    "'schema': {...}}} or {'type': 'json_object'}. The summary "
+                    "and residual agents then reply in JSON. Unset: text."
                 },
             ),
         ),

@@ -124,6 +124,7 @@ def create_attention_moa(
             settings.get("tools", []),
             settings.get("tool_choice", "auto"),
             state["messages"],
+            settings.get("response_format"),
         )
         # Here, not in the model nodes: a missing key fails before any call, and
         # client construction (which reads files) stays off the event loop.

@@ -20,7 +20,11 @@ from attention_moa_graph._calls.errors import (
     describe,
     is_transient,
 )
-from attention_moa_graph._calls.models import Agent, json_reply_params
+from attention_moa_graph._calls.models import (
+    Agent,
+    json_reply_params,
+    response_format_params,
+)
 from attention_moa_graph._calls.node import (
     LateFn,
     ModelCall,
@@ -195,7 +199,8 @@ def _decision_inputs(
         bound = bind_params(agent.model.get(), tools, choice)
     if bound is None and has_tool_messages(messages):
         messages = plain_history(messages)
-    return list(messages), bound or {}
+    shaped = response_format_params(agent.model.get(), settings.get("response_format"))
+    return list(messages), {**(bound or {}), **shaped}
 
 
 def _with_decision(messages: list[AnyMessage], settings: Any) -> list[AnyMessage]:

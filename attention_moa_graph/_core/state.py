@@ -157,6 +157,8 @@ class RunSettings(TypedDict):
     """The run's tools as OpenAI function schemas (empty: none)."""
     tool_choice: NotRequired[str]
     """`auto`, `none`, `required` or the name of the tool to call."""
+    response_format: NotRequired[dict[str, Any] | None]
+    """OpenAI's `response_format` for the summary and residual replies, if any."""
     notes: NotRequired[dict[str, str]]
     """Stage kind (`plan`, `review`, `decision`) -> the note a run with tools
     adds to that stage's instructions (see `tools.tool_notes`)."""

@@ -47,10 +47,10 @@ _BLOCK = re.compile(r"```[ \t]*tool_calls[ \t]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DO
 
 
 def tool_schemas(tools: Sequence[Any], *, where: str) -> list[dict[str, Any]]:
-    """Tools of any LangChain form as OpenAI function schemas, names checked.
+    """Tools of any LangChain form as OpenAI function schemas.
 
     Raises:
-        ValueError: If a tool cannot be converted, or two share a name.
+        ValueError: If a tool cannot be converted.
     """
     if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
         raise ValueError(
@@ -66,10 +66,6 @@ def tool_schemas(tools: Sequence[Any], *, where: str) -> list[dict[str, Any]]:
                 f"{where}: cannot use {tool!r:.80} as a tool: {exc}"
             ) from None
         schemas.append(schema)
-    names = [s["function"]["name"] for s in schemas]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"{where}: two tools are named {', '.join(repeated)}.")
     return schemas
 
 
@@ -291,19 +287,59 @@ def bind_params(
     return dict(getattr(bound, "kwargs", {}))
 
 
+def check_response_format(value: Any, *, where: str) -> None:
+    """Refuse a `response_format` that is not OpenAI's json_schema or json_object.
+
+    Raises:
+        ValueError: Naming the expected shape.
+    """
+    shape = (
+        "{'type': 'json_schema', 'json_schema': {'name': ..., 'schema': {...}}} "
+        "or {'type': 'json_object'}"
+    )
+    if not isinstance(value, Mapping) or value.get("type") not in (
+        "json_schema",
+        "json_object",
+    ):
+        raise ValueError(f"{where}: response_format must be {shape}, got {value!r:.80}")
+    if value["type"] == "json_schema":
+        inner = value.get("json_schema")
+        if not isinstance(inner, Mapping) or not isinstance(
+            inner.get("schema"), Mapping
+        ):
+            raise ValueError(f"{where}: response_format must be {shape}.")
+
+
+def response_schema(response_format: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON schema a response format asks for.
+
+    `json_object` may carry the caller's schema under `schema` (the prompt
+    shows it; the API is sent the bare `json_object`), else any object.
+    """
+    if response_format.get("type") == "json_schema":
+        return dict(response_format["json_schema"]["schema"])
+    return dict(response_format.get("schema") or {"type": "object"})
+
+
 def tool_notes(
     prompts: Any,
     schemas: Sequence[Mapping[str, Any]],
     choice: str,
     messages: Sequence[AnyMessage],
+    response_format: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The notes each stage adds to its instructions in a run with tools.
 
     `plan` (drafts, refinements), `review` (critiques), `decision` (summary
-    and residual agents); empty without tools.
+    and residual agents); with a response format, `decision` also asks for
+    JSON of its schema. Empty with neither.
     """
+    notes: dict[str, str] = {}
+    if response_format:
+        schema = json.dumps(response_schema(response_format), ensure_ascii=False)
+        notes["decision"] = prompts.structured_answer.format(schema=schema)
     if not schemas:
-        return {}
+        return notes
     tools = catalogue(schemas)
     wanted = choice_text(choice)
     exchange = messages[latest_turn(messages) + 1 :]
@@ -312,8 +348,9 @@ def tool_notes(
         if exchange
         else "(none yet)"
     )
+    decision = prompts.tool_decision.format(tools=tools, choice=wanted)
     return {
         "plan": prompts.tool_plan.format(tools=tools, choice=wanted),
         "review": prompts.tool_review.format(tools=tools, exchange=done),
-        "decision": prompts.tool_decision.format(tools=tools, choice=wanted),
+        "decision": "\n\n".join(filter(None, [decision, notes.get("decision")])),
     }

@@ -16,12 +16,13 @@ Example:
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
@@ -39,34 +40,73 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
+from langchain_core.tracers import BaseTracer
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from attention_moa_graph._calls.loop import iterate_sync, run_sync
-from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._calls.models import ModelLike, Proposer, resolve_single
 from attention_moa_graph._calls.policy import with_attempts
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph._core.tools import check_tool_choice, tool_names, tool_schemas
 from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
+from attention_moa_graph.adapters.structured import Method, structured_runnable
+
+
+@contextmanager
+def _detached() -> Iterator[None]:
+    """Start the graph with no ambient runnable config.
+
+    A caller's chain or agent node leaves its config in a context variable,
+    which LangGraph would merge into the graph's: its callbacks would see
+    every inner call, and inside an agent the ensemble would run as the
+    agent's subgraph, saving its steps in the agent's thread. As a chat model
+    the ensemble is a leaf; its own run decides what follows it inside
+    (`_children_of`).
+    """
+    token = var_child_runnable_config.set(None)
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
 
 
 def _children_of(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
 ) -> CallbackManager | None:
-    """Callbacks that nest the graph's runs under this model's run in traces."""
+    """Callbacks that nest the graph's runs under this model's run in traces.
+
+    Only tracers (LangSmith's, and any `BaseTracer`) follow the ensemble
+    inside: to every other handler (a usage counter, `astream_events`, an
+    agent's message stream) it is one model call, as for any chat model, so
+    its tokens and usage are not counted twice.
+    """
     if run_manager is None:
         return None
+    tracers: list[BaseCallbackHandler] = [
+        h for h in run_manager.inheritable_handlers if isinstance(h, BaseTracer)
+    ]
     return CallbackManager(
-        handlers=list(run_manager.inheritable_handlers),
-        inheritable_handlers=list(run_manager.inheritable_handlers),
+        handlers=tracers,
+        inheritable_handlers=tracers,
         parent_run_id=run_manager.run_id,
         tags=list(run_manager.inheritable_tags),
         inheritable_tags=list(run_manager.inheritable_tags),
         metadata=dict(run_manager.inheritable_metadata),
         inheritable_metadata=dict(run_manager.inheritable_metadata),
     )
+
+
+T = TypeVar("T")
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 _OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | {"calls"}
@@ -195,20 +235,59 @@ class AttentionMoAChatModel(BaseChatModel):
         choice = check_tool_choice(tool_choice, tool_names(schemas), where="bind_tools")
         return self.bind(tools=schemas, tool_choice=choice, **kwargs)
 
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        method: Method = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """The ensemble answering with values of `schema` (pydantic, TypedDict, dict).
+
+        `function_calling` binds the schema as the tool the answer must call;
+        `json_schema` and `json_mode` have the summary and residual agents reply
+        in JSON. An answer that does not validate goes back once, with the
+        error, to the aggregator model; a second failure raises
+        `OutputParserException` (with `include_raw`, it is the
+        `parsing_error`).
+        """
+        if kwargs:
+            raise ValueError(
+                f"with_structured_output got unknown arguments {sorted(kwargs)}."
+            )
+        return structured_runnable(
+            self,
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+            repair_model=self._aggregator_model,
+        )
+
+    def _aggregator_model(self) -> BaseChatModel:
+        agent = resolve_single(self.aggregator, "aggregator", "aggregator")
+        return agent.model.get()
+
     @staticmethod
     def _run_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The options a call sets through its keyword arguments (its context).
 
-        Bound tools (`bind_tools`) and their choice go to the run's context too.
+        Bound tools (`bind_tools`), their choice and a `response_format` go to
+        the run's context too, and `model` (LangChain's per-call model
+        override) chooses the aggregator: the model that writes the answer.
 
         Raises:
             ValueError: For an option a run cannot override.
         """
         chosen: dict[str, Any] = {
             name: kwargs[name]
-            for name in ("tools", "tool_choice")
+            for name in ("tools", "tool_choice", "response_format")
             if kwargs.get(name) is not None
         }
+        if kwargs.get("model"):
+            chosen["aggregator_model"] = kwargs["model"]
         for name, value in kwargs.items():
             if name not in _OPTION_NAMES:
                 continue
@@ -224,21 +303,16 @@ class AttentionMoAChatModel(BaseChatModel):
         self,
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     ) -> RunnableConfig:
-        # A thread of its own: called from a node of another graph (an agent),
-        # the ensemble would otherwise run as that graph's subgraph, saving its
-        # steps in the agent's thread and streaming under its namespace
-        # (LangGraph drops the inherited `configurable` only for a config that
-        # names its own thread). As a chat model it is a leaf, as any model
-        # call is; it has no checkpointer, so the id only marks the root.
-        return {
-            "callbacks": _children_of(run_manager),
-            "configurable": {"thread_id": f"attention-moa-{uuid.uuid4().hex}"},
-        }
+        return {"callbacks": _children_of(run_manager)}
 
     def _message(
-        self, result: Mapping[str, Any], stop: list[str] | None = None
+        self,
+        result: Mapping[str, Any],
+        stop: list[str] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> AIMessage:
         usage = result["usage"]
+        chair = (context or {}).get("aggregator_model")
         return AIMessage(
             content=cut_at_stop(result["final_answer"], stop or self.stop),
             tool_calls=list(getattr(result["messages"][-1], "tool_calls", [])),
@@ -248,7 +322,9 @@ class AttentionMoAChatModel(BaseChatModel):
                 total_tokens=usage["total"]["total_tokens"],
             ),
             response_metadata={
-                "model_name": self.model_name,
+                "model_name": f"{self.model_name} ({chair})"
+                if chair
+                else self.model_name,
                 "model_provider": "attention-moa",
                 "stop_reason": result["stop_reason"],
                 "layers": len(result["layers"]),
@@ -263,12 +339,12 @@ class AttentionMoAChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
         kwargs: Mapping[str, Any],
     ) -> ChatResult:
-        result = await self._graph.ainvoke(
-            {"messages": messages},
-            self._config(run_manager),
-            context=self._run_options(kwargs),
-        )
-        message = self._message(result, stop)
+        context = self._run_options(kwargs)
+        with _detached():
+            result = await self._graph.ainvoke(
+                {"messages": messages}, self._config(run_manager), context=context
+            )
+        message = self._message(result, stop, context)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(
@@ -310,13 +386,16 @@ class AttentionMoAChatModel(BaseChatModel):
         # With tools the answer is known only whole: the final stage's words
         # may carry calls to take out, so it comes as one chunk at the end.
         whole = bool(context.get("tools"))
-        async for event in astream_answer(
+        events = astream_answer(
             self._graph, {"messages": messages}, config, context=context
-        ):
+        )
+        with _detached():  # the graph takes its config on its first step
+            first = await anext(events)
+        async for event in _prepend(first, events):
             if event.kind == "token" and not whole and (text := gate.feed(event.data)):
                 yield ChatGenerationChunk(message=AIMessageChunk(content=text))
             elif event.kind == "result":
-                final = self._message(event.data, stop)
+                final = self._message(event.data, stop, context)
                 rest = final.text if whole else gate.finish()
                 if rest:
                     yield ChatGenerationChunk(message=AIMessageChunk(content=rest))

@@ -90,10 +90,22 @@ async def test_an_early_stop_streams_the_stopping_layers_summary():
 
 
 async def test_inner_calls_are_traced_under_the_models_run(call_log):
-    await model().ainvoke("hi", {"callbacks": [call_log]})
-    roles = [c.get("moa_role") for c in call_log.calls]
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Plain(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.started: list = []
+
+        def on_chat_model_start(self, serialized, messages, **kwargs) -> None:
+            self.started.append(kwargs.get("metadata") or {})
+
+    plain = Plain()
+    await model().ainvoke("hi", {"callbacks": [call_log, plain]})
+    roles = [c.get("moa_role") for c in call_log.calls]  # a tracer
     assert roles.count(None) == 1  # the adapter's own run
     assert roles.count("draft") == 4 and roles.count("residual") == 1
+    # Any other handler sees one model call, as for any chat model.
+    assert [m.get("moa_role") for m in plain.started] == [None]
 
 
 async def test_bad_arguments_fail_when_the_model_is_built():

@@ -5,9 +5,6 @@ Tests the suite skips or passes vacuously here, and why:
   models bring their own credentials), so there is nothing to read from env.
 - `test_serdes`: the model holds other model instances; it is not LangChain-
   serializable (`is_lc_serializable()` is False).
-- `test_bind_tool_pydantic`, `test_with_structured_output`: an ensemble of
-  free-text answers has no tool calling or structured output; the properties
-  below say so, and the suite returns early.
 - `test_init_time` runs once with `--benchmark-disable` (timings belong in the
   benchmarks, not in the tests).
 """
@@ -35,11 +32,11 @@ class TestAttentionMoAChatModelStandard(ChatModelUnitTests):
 
     @property
     def has_tool_calling(self) -> bool:
-        return False
+        return True
 
     @property
     def has_structured_output(self) -> bool:
-        return False
+        return True
 
     @property
     def returns_usage_metadata(self) -> bool:

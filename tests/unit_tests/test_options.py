@@ -129,6 +129,7 @@ def run_value(settings: dict, name: str) -> Any:
 def test_exactly_the_run_options_are_in_the_context_schema():
     context_fields = set(MoAContext.__dataclass_fields__)
     lineup = {"proposer_models", "aggregator_model", "tools", "tool_choice"}
+    lineup |= {"response_format"}
     assert context_fields == {*lineup, *RUN_OPTIONS}
     schema = create_attention_moa(list(TWO), aggregator="demo:c")
     properties = schema.get_context_jsonschema()["properties"]

@@ -36,6 +36,7 @@ def test_every_default_template_uses_exactly_the_fields_its_builder_supplies():
         "tool_plan": {"tools", "choice"},
         "tool_review": {"tools", "exchange"},
         "tool_decision": {"tools", "choice"},
+        "structured_answer": {"schema"},
     }
     for field in dataclasses.fields(DEFAULT_PROMPTS):
         assert (

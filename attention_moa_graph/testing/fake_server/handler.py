@@ -12,7 +12,9 @@ from typing import Any
 from attention_moa_graph.testing.fake_server.server import (
     FakeOpenAIServer,
     RequestRecord,
+    default_reply,
 )
+from attention_moa_graph.testing.fake_server.tools import structured_reply, tool_reply
 
 
 def _words(text: str) -> int:
@@ -35,6 +37,28 @@ def _logprobs(text: str) -> dict[str, Any]:
     token = words[0] if words else ""
     entry = {"token": token, "logprob": 0.0, "bytes": list(token.encode())}
     return {"content": [{**entry, "top_logprobs": [entry]}]}
+
+
+def _reply(
+    server: FakeOpenAIServer,
+    request: dict[str, Any],
+    model: str,
+    messages: list[dict[str, Any]],
+) -> tuple[str, list[dict[str, Any]]]:
+    """The reply's text and tool calls.
+
+    With the default reply function, requests with tools or a
+    `response_format` get the deterministic replies of `tools`; a test's own
+    reply function answers everything itself.
+    """
+    if server.reply is default_reply:
+        called = tool_reply(request, messages)
+        if called is not None:
+            return called
+        structured = structured_reply(request, messages)
+        if structured is not None:
+            return structured, []
+    return server.reply(model, messages), []
 
 
 def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
@@ -143,7 +167,9 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(payload)
                 return None
-            text = "" if fault == "empty" else server.reply(model, messages)
+            text, calls = "", list[dict[str, Any]]()
+            if fault != "empty":
+                text, calls = _reply(server, request, model, messages)
             prompt_tokens = sum(
                 _words(_content_text(m.get("content"))) for m in messages
             )
@@ -158,10 +184,13 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 "model": model,
             }
             if not stream:
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if calls:
+                    message.update(content=text or None, tool_calls=calls)
                 choice: dict[str, Any] = {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if calls else "stop",
                 }
                 if request.get("logprobs"):
                     choice["logprobs"] = _logprobs(text)
@@ -174,13 +203,14 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                         "usage": usage,
                     },
                 )
-            self._stream(base, text, usage, include_usage)
+            self._stream(base, text, calls, usage, include_usage)
             return None
 
         def _stream(
             self,
             base: dict[str, Any],
             text: str,
+            calls: list[dict[str, Any]],
             usage: dict[str, int],
             include_usage: bool,
         ) -> None:
@@ -195,7 +225,7 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
             words = text.split(" ") if text else []
             for index, word in enumerate(words):
-                delta: dict[str, str] = {"content": word if index == 0 else " " + word}
+                delta: dict[str, Any] = {"content": word if index == 0 else " " + word}
                 if index == 0:
                     delta["role"] = "assistant"
                 event(
@@ -209,11 +239,40 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 )
                 if server.chunk_delay:
                     time.sleep(server.chunk_delay)
+            for index, call in enumerate(calls):
+                # The name first, then the arguments in two pieces, as OpenAI
+                # streams them.
+                arguments = call["function"]["arguments"]
+                half = len(arguments) // 2
+                pieces = [
+                    {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    },
+                    {"index": index, "function": {"arguments": arguments[:half]}},
+                    {"index": index, "function": {"arguments": arguments[half:]}},
+                ]
+                for number, piece in enumerate(pieces):
+                    delta = {"tool_calls": [piece]}
+                    if number == 0 and index == 0 and not words:
+                        delta["role"] = "assistant"
+                    event(
+                        {
+                            **base,
+                            "object": "chat.completion.chunk",
+                            "choices": [
+                                {"index": 0, "delta": delta, "finish_reason": None}
+                            ],
+                        }
+                    )
+            finish = "tool_calls" if calls else "stop"
             event(
                 {
                     **base,
                     "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
                 }
             )
             if include_usage:
