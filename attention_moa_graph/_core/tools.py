@@ -65,6 +65,13 @@ def tool_schemas(tools: Sequence[Any], *, where: str) -> list[dict[str, Any]]:
             raise ValueError(
                 f"{where}: cannot use {tool!r:.80} as a tool: {exc}"
             ) from None
+        function = schema.get("function") if isinstance(schema, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(
+                f"{where}: cannot use {tool!r:.80} as a tool: an OpenAI tool schema "
+                "needs {'type': 'function', 'function': {'name': ..., 'parameters': "
+                "{...}}}."
+            )
         schemas.append(schema)
     return schemas
 

@@ -96,11 +96,14 @@ class Run:
                 await event(api.chunk(base, delta))
 
         result: dict[str, Any] = {}
+        # With tools the answer is known only whole (its calls are taken out of
+        # the final stage's text): it comes in one piece, then its calls.
+        whole = bool(self.chat.tools)
         try:
             async for item in astream_answer(
                 self.graph, self.payload, context=self.chat.run_options()
             ):
-                if item.kind == "token":
+                if item.kind == "token" and not whole:
                     await text(gate.feed(item.data))
                 elif item.kind == "result":
                     result = item.data
@@ -112,8 +115,19 @@ class Run:
             # Headers are out: report the failure in the stream itself.
             await event(error.body())
         else:
-            await text(gate.finish())
-            await event(api.chunk(base, {}, "stop"))
+            if whole:
+                await text(cut_at_stop(result["final_answer"], self.chat.stops()))
+            else:
+                await text(gate.finish())
+            calls = api.tool_calls(result)
+            if calls:
+                delta: dict[str, Any] = {
+                    "tool_calls": [{"index": i, **c} for i, c in enumerate(calls)]
+                }
+                if first:
+                    delta, first = {"role": "assistant", **delta}, False
+                await event(api.chunk(base, delta))
+            await event(api.chunk(base, {}, "tool_calls" if calls else "stop"))
             options = self.chat.stream_options
             if options is not None and options.include_usage:
                 await event({**base, "choices": [], "usage": api.usage(result)})

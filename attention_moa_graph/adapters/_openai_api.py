@@ -2,17 +2,26 @@
 
 The request model follows OpenAI's shape: unknown fields are ignored, as
 OpenAI's own server does, while fields this server cannot honour (`n` above
-1, `tools`) are refused rather than silently dropped. Every rejection is an
+1) are refused rather than silently dropped. `tools`, `tool_choice` and
+`response_format` go to the run (see docs/tools.md). Every rejection is an
 `ApiError`, which the server turns into OpenAI's error body.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from attention_moa_graph._core.tools import (
+    check_response_format,
+    check_tool_choice,
+    tool_names,
+    tool_schemas,
+)
 
 
 class ApiError(Exception):
@@ -61,6 +70,8 @@ class Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
 
 class StreamOptions(_Open):
@@ -80,6 +91,8 @@ class ChatRequest(_Open):
     temperature: float | None = Field(None, ge=0, le=2)
     stop: str | list[str] | None = None
     tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
     def lc_messages(self) -> list[dict[str, Any]]:
         """The conversation as message dicts LangChain converts."""
@@ -89,7 +102,12 @@ class ChatRequest(_Open):
             if isinstance(content, list):
                 content = "".join(part.text for part in content)
             role = "system" if message.role == "developer" else message.role
-            messages.append({"role": role, "content": content or ""})
+            entry: dict[str, Any] = {"role": role, "content": content or ""}
+            if message.tool_calls:
+                entry["tool_calls"] = message.tool_calls
+            if message.tool_call_id:
+                entry["tool_call_id"] = message.tool_call_id
+            messages.append(entry)
         return messages
 
     def stops(self) -> list[str] | None:
@@ -106,6 +124,15 @@ class ChatRequest(_Open):
             chosen["max_tokens"] = cap
         if self.temperature is not None:
             chosen["temperature"] = self.temperature
+        if self.tools:
+            chosen["tools"] = self.tools
+        if self.tool_choice is not None:
+            chosen["tool_choice"] = self.tool_choice
+        if self.response_format is not None and self.response_format.get("type") in (
+            "json_schema",
+            "json_object",
+        ):
+            chosen["response_format"] = self.response_format
         return chosen
 
 
@@ -145,9 +172,21 @@ def parse_request(body: bytes, served_model: str) -> ChatRequest:
             "several requests for several answers.",
             param="n",
         )
-    if request.tools:
-        raise ApiError(400, "tools are not supported by this server.", param="tools")
+    _check_tools(request)
     return request
+
+
+def _check_tools(request: ChatRequest) -> None:
+    """Refuse tools, a tool choice or a response format the run could not take."""
+    try:
+        schemas = tool_schemas(request.tools or [], where="tools")
+        check_tool_choice(request.tool_choice, tool_names(schemas), where="tool_choice")
+        wanted = request.response_format
+        if wanted is not None and wanted.get("type") != "text":
+            check_response_format(wanted, where="response_format")
+    except ValueError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise ApiError(400, str(exc), param=field) from None
 
 
 def completion_id() -> str:
@@ -164,8 +203,28 @@ def usage(result: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def tool_calls(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer's tool calls in OpenAI's shape (empty without any)."""
+    calls = getattr(result["messages"][-1], "tool_calls", None) or []
+    return [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call["args"], ensure_ascii=False),
+            },
+        }
+        for call in calls
+    ]
+
+
 def completion(result: dict[str, Any], answer: str, model: str) -> dict[str, Any]:
     """The response body of a finished, unstreamed run."""
+    message: dict[str, Any] = {"role": "assistant", "content": answer}
+    calls = tool_calls(result)
+    if calls:
+        message.update(content=answer or None, tool_calls=calls)
     return {
         "id": completion_id(),
         "object": "chat.completion",
@@ -174,8 +233,8 @@ def completion(result: dict[str, Any], answer: str, model: str) -> dict[str, Any
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if calls else "stop",
             }
         ],
         "usage": usage(result),

@@ -164,9 +164,16 @@ def test_only_json_bodies_are_read(serve):
         ),
         ({**ASK, "n": 2}, "n must be 1"),
         (
-            {**ASK, "tools": [{"type": "function", "function": {"name": "f"}}]},
-            "tools are not supported",
+            {
+                **ASK,
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": "g",
+            },
+            "tool_choice 'g' names no tool",
         ),
+        ({**ASK, "tools": [42]}, "tools.0: Input should be an object"),
+        ({**ASK, "tools": [{"type": "function"}]}, "cannot use"),
+        ({**ASK, "response_format": {"type": "xml"}}, "response_format must be"),
         (
             {**ASK, "messages": [{"role": "assistant", "content": "hi"}]},
             "last message must be",
