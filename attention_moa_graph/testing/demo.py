@@ -16,10 +16,11 @@ import json
 import re
 from collections.abc import Sequence
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 
 from attention_moa_graph._core.prompts import STOP_SIGNAL
 from attention_moa_graph.testing import ScriptedChatModel
+from attention_moa_graph.testing.fake_server.tools import instance_of, mentions, quoted
 
 DEMO_TAG = "[demo]"
 """Starts every demo answer, so no output can pass for a real model's."""
@@ -58,6 +59,59 @@ def _pick(persona: str, *salt: str) -> str:
     return _ASPECTS[digest[0] % len(_ASPECTS)]
 
 
+_TOOLS_NOTE = "Tools are available for this request"
+
+
+def _tool_results(messages: Sequence[BaseMessage], prompt: str) -> list[str]:
+    """The results of the calls made for this request, as a stage sees them."""
+    native = [str(m.text) for m in messages if isinstance(m, ToolMessage)]
+    return native or _fenced("tool-result", prompt)
+
+
+def _tool_step(
+    who: str, messages: Sequence[BaseMessage], prompt: str, stage: str
+) -> str | None:
+    """With tools: the calls the question needs, or an answer from their results.
+
+    The demo calls every tool the user's latest message mentions (by name, or
+    a word of its name), string arguments taken from the phrases it quotes.
+    """
+    if _TOOLS_NOTE not in prompt:
+        return None
+    results = _tool_results(messages, prompt)
+    if results:
+        return f"{who}'s {stage} from the tool results: " + "; ".join(results)
+    humans = [m for m in messages if isinstance(m, HumanMessage)]
+    question = str(humans[-1].text) if humans else ""
+    catalogue = next(iter(_fenced("tools", prompt)), "[]")
+    phrases = quoted(question)  # shared out in order across the calls
+    calls = []
+    for tool in json.loads(catalogue):
+        if not mentions(question, tool["name"]):
+            continue
+        parameters = tool.get("parameters") or {}
+        wanted = sum(
+            1
+            for p in (parameters.get("properties") or {}).values()
+            if p.get("type") == "string"
+        )
+        arguments = instance_of(parameters, "x", phrases[:wanted])
+        phrases = phrases[wanted:]
+        calls.append(
+            {
+                "name": tool["name"],
+                "arguments": arguments,
+                "reason": f"the question asks what {tool['name']} tells",
+            }
+        )
+    if not calls:
+        return None
+    return (
+        f"{who}'s {stage}: the question needs tools.\n"
+        f"```tool_calls\n{json.dumps(calls, ensure_ascii=False)}\n```"
+    )
+
+
 def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
     """The demo model's reply: a pure function of its persona and prompt."""
     prompt = "\n".join(str(m.text) for m in messages)
@@ -76,6 +130,17 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
             "latest round's answer, with the best points of the earlier ones kept."
         )
     candidates = _fenced("candidate", prompt)
+    if candidates and _TOOLS_NOTE in prompt:
+        # The summary makes the calls its candidates propose (the first
+        # block), or answers from the results.
+        results = _tool_results(messages, prompt)
+        if results:
+            return f"{who}'s answer from the tool results: " + "; ".join(results)
+        blocks = [c for c in candidates if "```tool_calls" in c]
+        if blocks:
+            return f"{who} makes the calls the answers agree on.\n" + (
+                "```tool_calls" + blocks[0].split("```tool_calls", 1)[1]
+            )
     if candidates:
         return (
             f'{who}\'s summary of {len(candidates)} answers to "{question}": '
@@ -108,6 +173,9 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
             f"{_pick(persona, question, 'self')}."
         )
     if "<own-answer-" in prompt:
+        step = _tool_step(who, messages, prompt, "refined answer")
+        if step is not None:
+            return step
         count = len(re.findall(r"<suggestion-\d+-", prompt))
         later = any("previous round" in d for d in _fenced("own-answer", prompt))
         return (
@@ -115,6 +183,9 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
             f"suggestions: now also covers {_pick(persona, question, 'refine')}."
             + (" It builds on the previous round." if later else "")
         )
+    step = _tool_step(who, messages, prompt, "draft")
+    if step is not None:
+        return step
     if _fenced("reference", prompt):
         return (
             f'{who}\'s new draft on "{question}", building on the previous round '

@@ -163,6 +163,27 @@ async def test_a_threaded_run_answers_and_streams_layer_progress(server_url):
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"] * 2
 
 
+async def test_the_agent_graph_calls_both_tools_and_answers_from_them(server_url):
+    client = get_client(url=server_url)
+    thread = await client.threads.create()
+    question = "What time is it in 'Asia/Tokyo'? Also calculate '3.5 * 60'."
+    out = await client.runs.wait(
+        thread["thread_id"],
+        "attention_moa_agent",
+        input={"messages": [{"role": "user", "content": question}]},
+    )
+    messages = out["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai", "tool", "tool", "ai"]
+    calls = {c["name"]: c["args"] for c in messages[1]["tool_calls"]}
+    assert calls == {
+        "local_time": {"timezone": "Asia/Tokyo"},
+        "calculate": {"expression": "3.5 * 60"},
+    }
+    results = {m["name"]: m["content"] for m in messages[2:4]}
+    assert results["calculate"] == "210.0" and "JST" in results["local_time"]
+    assert "210.0" in messages[-1]["content"] and "JST" in messages[-1]["content"]
+
+
 async def test_eval_generate_runs_on_the_server_and_skips_finished_threads(
     server_url, tmp_path
 ):

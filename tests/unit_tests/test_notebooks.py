@@ -9,7 +9,11 @@ import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-OFFLINE = ["01_quickstart.ipynb", "02_inside_the_layers.ipynb"]
+OFFLINE = [
+    "01_quickstart.ipynb",
+    "02_inside_the_layers.ipynb",
+    "04_agent_with_tools.ipynb",
+]
 
 
 @pytest.mark.parametrize("name", OFFLINE)
@@ -36,6 +40,7 @@ def test_notebook_runs_offline(name):
 EXPECTED = {
     "01_quickstart.ipynb": "stop reason: early_stop",
     "02_inside_the_layers.ipynb": "plain MoA:   9 calls",
+    "04_agent_with_tools.ipynb": "', '5']",  # both tools ran
 }
 
 

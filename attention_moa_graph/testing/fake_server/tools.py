@@ -57,7 +57,8 @@ def _words(name: str) -> list[str]:
     ]
 
 
-def _mentions(text: str, name: str) -> bool:
+def mentions(text: str, name: str) -> bool:
+    """Whether `text` names the tool, or a word of its name (see the rules)."""
     lowered = text.lower()
     return name.lower() in lowered or any(
         re.search(rf"\b{re.escape(w)}\b", lowered) for w in _words(name)
@@ -82,13 +83,14 @@ def _chosen(
     named = [f for f in functions if f.get("name") == choice]
     if named:
         return named[0]
-    mentioned = [f for f in functions if _mentions(user, str(f.get("name")))]
+    mentioned = [f for f in functions if mentions(user, str(f.get("name")))]
     if mentioned:
         return mentioned[0]
     return functions[0] if choice == "required" else None
 
 
-def _quoted(text: str) -> list[str]:
+def quoted(text: str) -> list[str]:
+    """The phrases quoted in `text` ('...' or "..."), in order."""
     return [a or b for a, b in re.findall(r"'([^']+)'|\"([^\"]+)\"", text)]
 
 
@@ -166,7 +168,7 @@ def _arguments(
             arguments = entry.get("arguments") if isinstance(entry, dict) else None
             if entry.get("name") == name and isinstance(arguments, dict):
                 return arguments
-    return instance_of(parameters, seed, _quoted(user))
+    return instance_of(parameters, seed, quoted(user))
 
 
 def tool_reply(
@@ -219,8 +221,8 @@ def structured_reply(
     user = _latest_user(messages)
     if wanted.get("type") == "json_schema":
         schema = (wanted.get("json_schema") or {}).get("schema") or {}
-        return json.dumps(instance_of(schema, seed, _quoted(user)))
+        return json.dumps(instance_of(schema, seed, quoted(user)))
     if wanted.get("type") == "json_object":
-        keys = _quoted(user) or ["answer"]
+        keys = quoted(user) or ["answer"]
         return json.dumps({key: f"text {seed}-{key}" for key in keys})
     return None
