@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
-    BaseCallbackHandler,
-    CallbackManager,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import (
@@ -40,9 +37,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
-from langchain_core.tracers import BaseTracer
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
@@ -52,62 +47,9 @@ from attention_moa_graph._calls.policy import with_attempts
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph._core.tools import check_tool_choice, tool_names, tool_schemas
+from attention_moa_graph.adapters._leaf import children_of, detached, prepend
 from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 from attention_moa_graph.adapters.structured import Method, structured_runnable
-
-
-@contextmanager
-def _detached() -> Iterator[None]:
-    """Start the graph with no ambient runnable config.
-
-    A caller's chain or agent node leaves its config in a context variable,
-    which LangGraph would merge into the graph's: its callbacks would see
-    every inner call, and inside an agent the ensemble would run as the
-    agent's subgraph, saving its steps in the agent's thread. As a chat model
-    the ensemble is a leaf; its own run decides what follows it inside
-    (`_children_of`).
-    """
-    token = var_child_runnable_config.set(None)
-    try:
-        yield
-    finally:
-        var_child_runnable_config.reset(token)
-
-
-def _children_of(
-    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-) -> CallbackManager | None:
-    """Callbacks that nest the graph's runs under this model's run in traces.
-
-    Only tracers (LangSmith's, and any `BaseTracer`) follow the ensemble
-    inside: to every other handler (a usage counter, `astream_events`, an
-    agent's message stream) it is one model call, as for any chat model, so
-    its tokens and usage are not counted twice.
-    """
-    if run_manager is None:
-        return None
-    tracers: list[BaseCallbackHandler] = [
-        h for h in run_manager.inheritable_handlers if isinstance(h, BaseTracer)
-    ]
-    return CallbackManager(
-        handlers=tracers,
-        inheritable_handlers=tracers,
-        parent_run_id=run_manager.run_id,
-        tags=list(run_manager.inheritable_tags),
-        inheritable_tags=list(run_manager.inheritable_tags),
-        metadata=dict(run_manager.inheritable_metadata),
-        inheritable_metadata=dict(run_manager.inheritable_metadata),
-    )
-
-
-T = TypeVar("T")
-
-
-async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    yield first
-    async for item in rest:
-        yield item
-
 
 _OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | {"calls"}
 
@@ -303,7 +245,7 @@ class AttentionMoAChatModel(BaseChatModel):
         self,
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     ) -> RunnableConfig:
-        return {"callbacks": _children_of(run_manager)}
+        return {"callbacks": children_of(run_manager)}
 
     def _message(
         self,
@@ -340,7 +282,7 @@ class AttentionMoAChatModel(BaseChatModel):
         kwargs: Mapping[str, Any],
     ) -> ChatResult:
         context = self._run_options(kwargs)
-        with _detached():
+        with detached():
             result = await self._graph.ainvoke(
                 {"messages": messages}, self._config(run_manager), context=context
             )
@@ -389,9 +331,9 @@ class AttentionMoAChatModel(BaseChatModel):
         events = astream_answer(
             self._graph, {"messages": messages}, config, context=context
         )
-        with _detached():  # the graph takes its config on its first step
+        with detached():  # the graph takes its config on its first step
             first = await anext(events)
-        async for event in _prepend(first, events):
+        async for event in prepend(first, events):
             if event.kind == "token" and not whole and (text := gate.feed(event.data)):
                 yield ChatGenerationChunk(message=AIMessageChunk(content=text))
             elif event.kind == "result":
