@@ -198,30 +198,34 @@ def structured_runnable(
             f"with the error: {error}"
         )
 
-    def run(value: LanguageModelInput, config: RunnableConfig) -> Any:
-        messages = model._convert_input(value).to_messages()
-        raw = bound.invoke(value, config)
+    def parse(raw: BaseMessage) -> tuple[Any, str | None]:
         try:
-            return outcome(raw, _parsed(raw, target, method), None)
-        except ValueError as first:
-            again, prompt = repair_call(messages, raw, str(first))
+            return _parsed(raw, target, method), None
+        except ValueError as exc:
+            return None, str(exc)
+
+    def settle(raw: BaseMessage, parsed: Any, error: str | None) -> Any:
+        return outcome(raw, parsed, failure(error) if error is not None else None)
+
+    # The input's messages are needed only for a repair, so only made then.
+    def run(value: LanguageModelInput, config: RunnableConfig) -> Any:
+        raw = bound.invoke(value, config)
+        parsed, error = parse(raw)
+        if error is not None:
+            messages = model._convert_input(value).to_messages()
+            again, prompt = repair_call(messages, raw, error)
             raw = again.invoke(prompt, config)
-            try:
-                return outcome(raw, _parsed(raw, target, method), None)
-            except ValueError as second:
-                return outcome(raw, None, failure(str(second)))
+            parsed, error = parse(raw)
+        return settle(raw, parsed, error)
 
     async def arun(value: LanguageModelInput, config: RunnableConfig) -> Any:
-        messages = model._convert_input(value).to_messages()
         raw = await bound.ainvoke(value, config)
-        try:
-            return outcome(raw, _parsed(raw, target, method), None)
-        except ValueError as first:
-            again, prompt = repair_call(messages, raw, str(first))
+        parsed, error = parse(raw)
+        if error is not None:
+            messages = model._convert_input(value).to_messages()
+            again, prompt = repair_call(messages, raw, error)
             raw = await again.ainvoke(prompt, config)
-            try:
-                return outcome(raw, _parsed(raw, target, method), None)
-            except ValueError as second:
-                return outcome(raw, None, failure(str(second)))
+            parsed, error = parse(raw)
+        return settle(raw, parsed, error)
 
     return RunnableLambda(run, afunc=arun, name="structured_output")

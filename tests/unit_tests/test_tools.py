@@ -270,3 +270,42 @@ async def test_an_agent_runs_the_tool_and_answers_from_its_result(stream):
     # The ensemble is the agent's model, not a subgraph: none of its steps is
     # saved in the agent's thread.
     assert {c.config["configurable"]["checkpoint_ns"] for c in saver.list(None)} == {""}
+
+
+def test_an_invalid_structured_answer_is_repaired_once_then_refused():
+    from langchain_core.exceptions import OutputParserException
+    from pydantic import BaseModel
+
+    from attention_moa_graph import AttentionMoAChatModel
+
+    class Forecast(BaseModel):
+        city: str
+        degrees: int
+
+    def chair_json(fixed: bool):
+        def reply(messages: Sequence[BaseMessage]) -> str:
+            if fixed and "did not match the required format" in prompt_text(messages):
+                return '{"city": "Paris", "degrees": 18}'
+            return '{"city": "Paris"}'  # degrees missing
+
+        return ScriptedChatModel(model_name="chair", reply=reply)
+
+    def model(chair_model):
+        agents = [Proposer(n, ScriptedChatModel(model_name=n)) for n in "ab"]
+        return AttentionMoAChatModel(
+            proposers=agents, aggregator=Proposer("chair", chair_model), max_layers=1
+        )
+
+    fixed = chair_json(True)
+    shaped = model(fixed).with_structured_output(Forecast, method="json_schema")
+    assert shaped.invoke("Weather in Paris?") == Forecast(city="Paris", degrees=18)
+    repair = fixed.calls[-1]
+    assert "degrees" in repair.prompt and repair.metadata.get("moa_role") is None
+
+    stuck = model(chair_json(False))
+    with pytest.raises(OutputParserException, match="after one retry"):
+        stuck.with_structured_output(Forecast, method="json_schema").invoke("Paris?")
+    raw = stuck.with_structured_output(
+        Forecast, method="json_schema", include_raw=True
+    ).invoke("Paris?")
+    assert raw["parsed"] is None and "degrees" in str(raw["parsing_error"])
