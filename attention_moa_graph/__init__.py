@@ -14,6 +14,7 @@ from attention_moa_graph._calls.errors import (
 )
 from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.policy import DEFAULT_RETRY_POLICY, CallPolicy
+from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph._calls.usage import CostEstimate, UsageReport, estimate_cost
 from attention_moa_graph._core.context import MoAContext
 from attention_moa_graph._core.graph import create_attention_moa
@@ -51,6 +52,7 @@ __all__ = [
     "UsageReport",
     "__version__",
     "astream_answer",
+    "async_http_client",
     "create_attention_moa",
     "estimate_cost",
     "is_stop_signal",

@@ -71,26 +71,45 @@ def loopback_ensemble(
     agents: int,
     layers: int,
     model_options: dict[str, Any] | None = None,
+    transport: str = "package",
     **graph_options: Any,
 ) -> Any:
-    """Attention-MoA over real langchain-openai clients of a loopback server.
+    """Attention-MoA whose models are clients of a loopback server.
 
     Proposers `p0`, `p1`, ... and the aggregator `agg`; every layer runs
-    (early stopping off) unless `graph_options` say otherwise.
+    (early stopping off) unless `graph_options` say otherwise. With no
+    `model_options` and the package's transport, the models are built by the
+    package from `"openai:p0"` strings, as a user's would be (the server's URL
+    and a key go into the environment); otherwise they are `ChatOpenAI`
+    instances with those options, on the package's transport or (`"httpx"`)
+    on the SDK's default one.
     """
     from langchain_openai import ChatOpenAI
 
     from attention_moa_graph import Proposer, create_attention_moa
+    from attention_moa_graph._calls.transport import async_http_client
 
-    settings = {"api_key": "bench", "timeout": 30, "max_retries": 0}
+    graph_options.setdefault("early_stopping", False)
+    names = [f"p{i}" for i in range(agents)]
+    if model_options is None and transport == "package":
+        os.environ["OPENAI_BASE_URL"] = base_url
+        os.environ["OPENAI_API_KEY"] = "bench"
+        return create_attention_moa(
+            [Proposer(name, f"openai:{name}") for name in names],
+            aggregator="openai:agg",
+            max_layers=layers,
+            **graph_options,
+        )
+    settings: dict[str, Any] = {"api_key": "bench", "timeout": 30, "max_retries": 0}
+    if transport == "package":
+        settings["http_async_client"] = async_http_client()
     settings.update(model_options or {})
 
     def model(name: str) -> ChatOpenAI:
         return ChatOpenAI(model=name, base_url=base_url, **settings)
 
-    graph_options.setdefault("early_stopping", False)
     return create_attention_moa(
-        [Proposer(f"p{i}", model(f"p{i}")) for i in range(agents)],
+        [Proposer(name, model(name)) for name in names],
         aggregator=model("agg"),
         max_layers=layers,
         **graph_options,
@@ -120,25 +139,48 @@ async def bare_stages(
     return time.perf_counter() - started
 
 
-async def bare_floor(base_url: str, n: int, layers: int) -> tuple[float, float]:
-    """The same stage structure as bare SDK calls: gather per stage.
+async def bare_floor(
+    base_url: str, n: int, layers: int, transport: str = "httpx"
+) -> tuple[float, float]:
+    """The same stage structure as bare calls: one `gather` per stage.
 
-    Returns the wall seconds and this process's CPU seconds of the stages
-    (the client's construction, which loads TLS certificates, left out).
+    `transport`: `httpx` (the openai SDK as it comes), `aiohttp` (the SDK with
+    `openai.DefaultAioHttpClient`) or `raw` (aiohttp POSTs and `json()`, no
+    SDK: about the least CPU a Python client spends per call). Returns the
+    wall seconds and this process's CPU seconds of the stages (building the
+    client, which loads TLS certificates, left out).
     """
+    import aiohttp
     import openai
 
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    if transport == "raw":
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
+        url = base_url.rstrip("/") + "/chat/completions"
 
-    async def call(model: str, text: str, final: bool) -> None:
-        await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}]
+        async def call(model: str, text: str, final: bool) -> None:
+            body = {"model": model, "messages": [{"role": "user", "content": text}]}
+            async with session.post(url, json=body) as response:
+                await response.json()
+
+        close: Callable[[], Awaitable[Any]] = session.close
+    else:
+        http = openai.DefaultAioHttpClient() if transport == "aiohttp" else None
+        client = openai.AsyncOpenAI(
+            base_url=base_url, api_key="bench", max_retries=0, http_client=http
         )
 
+        async def call(model: str, text: str, final: bool) -> None:
+            await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": text}]
+            )
+
+        close = client.close
+
+    await bare_stages(call, n, 1)  # open the connections, outside the timing
     cpu = time.process_time()
     elapsed = await bare_stages(call, n, layers)
     cpu = time.process_time() - cpu
-    await client.close()
+    await close()
     return elapsed, cpu
 
 
@@ -180,10 +222,17 @@ async def recorded_stages(graph: Any, question: str) -> list[list[Any]]:
 async def langchain_floor(base_url: str, batches: list[list[Any]]) -> float:
     """Seconds to send exactly these requests through langchain-openai alone,
     one `asyncio.gather` of `ChatOpenAI.ainvoke` per stage: the same client
-    the graph uses, without the graph."""
+    and transport the graph uses, without the graph."""
     from langchain_openai import ChatOpenAI
 
-    settings: dict[str, Any] = {"api_key": "bench", "timeout": 30, "max_retries": 0}
+    from attention_moa_graph._calls.transport import async_http_client
+
+    settings: dict[str, Any] = {
+        "api_key": "bench",
+        "timeout": 30,
+        "max_retries": 0,
+        "http_async_client": async_http_client(),
+    }
     models = {
         name: ChatOpenAI(model=name, base_url=base_url, **settings)
         for name in {model for batch in batches for model, _ in batch}

@@ -1,34 +1,38 @@
 """Critical path: wall time of a query against the latency floor.
 
 Every model call takes a fixed latency at a loopback OpenAI-compatible server in
-its own process, reached through the real langchain-openai client. For each
-number of agents N and layers L it reports:
+its own process. The graph's models are built by the package from `"openai:"`
+strings (so they use its aiohttp transport). For each number of agents N and
+layers L, medians of `--repeats` queries:
 
-- wall: the graph's `ainvoke` time;
-- floor: stages x latency (4 stages in layer 1, 5 after);
-- measured floor: the same stages sent as bare `asyncio.gather` batches
-  through the openai SDK, in the same run, with one-line prompts: what any
-  Python client achieves here;
+- latency floor: stages x latency (4 stages in layer 1, 5 after), the
+  physical limit of the schedule; wall / floor is the headline ratio;
+- what any Python client can do here: the same stages sent as bare
+  `asyncio.gather` batches of one-line prompts, through the openai SDK as it
+  comes (httpx), the SDK with its aiohttp transport, and raw aiohttp POSTs;
 - langchain-openai floor: exactly the requests the graph sent (recorded on
-  a second, untimed run of the same question), one `gather` of
-  `ChatOpenAI.ainvoke` per stage: the same client without the graph, so
-  wall / this floor is the graph's own share;
+  an untimed run), one `gather` of `ChatOpenAI.ainvoke` per stage on the
+  package's transport: the same client without the graph, so wall / this
+  floor is the graph's own share;
+- the same graph on the SDK's default transport (`ChatOpenAI` instances);
 - published: the schedule of the authors' scripts, where each critic's
   critiques run one after another (N+3 stages in layer 1, N+4 after);
 - peak: calls in flight at the server;
-- client CPU per call: this process's CPU time over the query (graph) and over
-  the measured floor (bare SDK), per call. When N² calls each take more CPU
-  than latency / N², the critique stage is bound by the client's CPU, not by
-  the server, and the graph's extra CPU per call shows in the wall time.
+- client CPU per call: this process's CPU time over the query, per call,
+  for the graph and for the bare SDK with aiohttp and raw aiohttp. When N²
+  calls each take more CPU than latency / N², the critique stage waits on
+  the client's CPU, not on the server.
 
-Run: python -m benchmarks.critical_path [--latency 0.2]
+Run: python -m benchmarks.critical_path [--latency 0.2] [--quick] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
+from typing import Any
 
 from attention_moa_graph.testing.fake_server import fetch_stats, server_process
 from benchmarks.common import (
@@ -40,53 +44,83 @@ from benchmarks.common import (
 )
 
 
-async def measure(latency: float, n: int, layers: int) -> dict[str, float]:
+async def _query(graph: Any, question: str) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and calls of one query."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = await graph.ainvoke({"messages": [("user", question)]})
+    wall = time.perf_counter() - started
+    return wall, time.process_time() - cpu, int(result["usage"]["total"]["calls"])
+
+
+async def _graph_runs(
+    graph: Any, n: int, repeats: int
+) -> tuple[list[float], list[float], int]:
+    await graph.ainvoke(
+        {"messages": [("user", "warm up the clients")]}, context={"max_layers": 1}
+    )
+    walls, cpus, calls = [], [], 0
+    for run in range(repeats):
+        wall, cpu, calls = await _query(graph, f"Question {run} for {n} agents")
+        walls.append(wall)
+        cpus.append(cpu / calls)
+    return walls, cpus, calls
+
+
+async def measure(latency: float, n: int, layers: int, repeats: int) -> dict[str, Any]:
+    median = statistics.median
     with server_process("--latency", str(latency)) as url:
         graph = loopback_ensemble(url, n, layers)
-        await graph.ainvoke(
-            {"messages": [("user", "warm up the clients")]}, context={"max_layers": 1}
-        )
-        question = f"Question for {n} agents"
-        started, cpu = time.perf_counter(), time.process_time()
-        result = await graph.ainvoke({"messages": [("user", question)]})
-        wall = time.perf_counter() - started
-        graph_cpu = time.process_time() - cpu
+        walls, cpus, calls = await _graph_runs(graph, n, repeats)
         peak = fetch_stats(url)["peak_in_flight"]
-        measured, bare_cpu = await bare_floor(url, n, layers)
-        requests = await recorded_stages(graph, question)
-        await langchain_floor(url, requests[:1])  # open the clients' connections
-        langchain = await langchain_floor(url, requests)
-    calls = result["usage"]["total"]["calls"]
+        httpx_walls, _, _ = await _graph_runs(
+            loopback_ensemble(url, n, layers, transport="httpx"), n, repeats
+        )
+        bare: dict[str, tuple[float, float]] = {}
+        for transport in ("httpx", "aiohttp", "raw"):
+            runs = [await bare_floor(url, n, layers, transport) for _ in range(repeats)]
+            bare[transport] = (
+                median(r[0] for r in runs),
+                median(r[1] for r in runs) / calls,
+            )
+        requests = await recorded_stages(graph, f"Question 0 for {n} agents")
+        await langchain_floor(url, requests[:3])  # open the clients' connections
+        langchain = median(
+            [await langchain_floor(url, requests) for _ in range(repeats)]
+        )
     stages = 4 + 5 * (layers - 1)
     published = (n + 3) + (n + 4) * (layers - 1)
     return {
-        "wall": wall,
         "floor": stages * latency,
-        "measured": measured,
+        "wall": median(walls),
+        "httpx_graph": median(httpx_walls),
+        "bare": bare,
         "langchain": langchain,
         "published": published * latency,
         "peak": peak,
-        "graph_cpu": graph_cpu / calls * 1000,
-        "bare_cpu": bare_cpu / calls * 1000,
+        "cpu": median(cpus) * 1000,
     }
 
 
-async def main_async(latency: float, grid: list[tuple[int, int]]) -> str:
+async def main_async(latency: float, grid: list[tuple[int, int]], repeats: int) -> str:
     rows = [
-        "| N | layers | wall s | floor s | measured floor s | wall / measured "
-        "| langchain-openai floor s | wall / langchain-openai "
-        "| published schedule s | speed-up vs published | peak in flight "
-        "| client CPU ms per call: graph / bare SDK |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| N | layers | latency floor s | wall s | **wall / floor** "
+        "| bare SDK (httpx) / floor | bare SDK (aiohttp) / floor "
+        "| raw aiohttp / floor | wall / langchain-openai floor "
+        "| graph on SDK default / floor | speed-up vs published | peak in flight "
+        "| client CPU ms per call: graph / SDK aiohttp / raw aiohttp |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, layers in grid:
-        m = await measure(latency, n, layers)
+        m = await measure(latency, n, layers, repeats)
+        floor, bare = m["floor"], m["bare"]
         rows.append(
-            f"| {n} | {layers} | {m['wall']:.3f} | {m['floor']:.2f} | "
-            f"{m['measured']:.3f} | {m['wall'] / m['measured']:.3f} | "
-            f"{m['langchain']:.3f} | {m['wall'] / m['langchain']:.3f} | "
-            f"{m['published']:.2f} | {m['published'] / m['wall']:.2f}x | "
-            f"{m['peak']:.0f} | {m['graph_cpu']:.2f} / {m['bare_cpu']:.2f} |"
+            f"| {n} | {layers} | {floor:.2f} | {m['wall']:.3f} | "
+            f"**{m['wall'] / floor:.3f}** | {bare['httpx'][0] / floor:.3f} | "
+            f"{bare['aiohttp'][0] / floor:.3f} | {bare['raw'][0] / floor:.3f} | "
+            f"{m['wall'] / m['langchain']:.3f} | {m['httpx_graph'] / floor:.3f} | "
+            f"{m['published'] / m['wall']:.2f}x | {m['peak']:.0f} | "
+            f"{m['cpu']:.2f} / {bare['aiohttp'][1] * 1000:.2f} / "
+            f"{bare['raw'][1] * 1000:.2f} |"
         )
     return "\n".join(rows)
 
@@ -95,13 +129,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--quick", action="store_true", help="only N=5/L=3, N=8/L=2")
+    parser.add_argument("--repeats", type=int, default=3, help="queries per figure")
     args = parser.parse_args()
     grid = (
         [(5, 3), (8, 2)]
         if args.quick
         else [(n, layers) for n in (3, 5, 8) for layers in (1, 2, 3)]
     )
-    table = asyncio.run(main_async(args.latency, grid))
+    table = asyncio.run(main_async(args.latency, grid, args.repeats))
+    table += f"\n\nMedians of {args.repeats} queries per figure."
     command = "python -m benchmarks.critical_path" + (" --quick" if args.quick else "")
     record(f"Critical path, {args.latency * 1000:.0f} ms per call", command, table)
 

@@ -8,7 +8,15 @@ exactly the calls a graph run made (same prompts, same stage batches) with
 With `AsyncSqliteSaver` a further row says how much of the cost is the saver's
 own: every `aput` and `aput_writes` of one graph run is recorded, then replayed
 one after another on a fresh saver (the saver takes one lock per write, so the
-graph cannot overlap them either).
+graph cannot overlap them either). The saver runs under each of LangGraph's
+durability modes: `async` (the default: a step's checkpoint is written while
+the next step runs), `sync` (written before the next step starts) and `exit`
+(written once, when the run ends: a crash loses the run's progress).
+
+The LangGraph floor is LangGraph alone: no-op nodes wired like the layers
+(a subgraph per layer; `Send` tasks for drafts, critiques and refinements,
+a gather node after each stage, then the summary and residual), the same
+number of tasks per query; what any graph of this shape costs.
 
 Run: python -m benchmarks.overhead [--agents 5 --layers 3 --runs 20]
 """
@@ -38,14 +46,114 @@ def build(model: ScriptedChatModel, n: int, layers: int, checkpointer=None):
     )
 
 
-async def time_graph(graph, runs: int, thread: bool) -> float:
+async def time_graph(
+    graph, runs: int, thread: bool, durability: str | None = None
+) -> float:
     times = []
     for index in range(runs):
-        config = {"configurable": {"thread_id": f"t{index}"}} if thread else None
+        config = (
+            {"configurable": {"thread_id": f"{durability}-{index}"}} if thread else None
+        )
         started = time.perf_counter()
-        await graph.ainvoke({"messages": [("user", f"question {index}")]}, config)
+        await graph.ainvoke(
+            {"messages": [("user", f"question {index}")]}, config, durability=durability
+        )
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def _merge(left: dict, right: dict) -> dict:
+    return {**left, **right}
+
+
+def langgraph_floor(n: int, layers: int):
+    """No-op nodes in the layers' shape; returns (graph, tasks per query)."""
+    from typing import Annotated, TypedDict
+
+    from langchain_core.runnables import RunnableLambda
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Send
+
+    class Layer(TypedDict, total=False):
+        layer: int
+        drafts: Annotated[dict, _merge]
+        critiques: Annotated[dict, _merge]
+        refined: Annotated[dict, _merge]
+        output: str
+
+    async def draft(task: dict) -> dict:
+        return {"drafts": {task["agent"]: "draft"}}
+
+    async def critique(task: dict) -> dict:
+        return {"critiques": {(task["agent"], task["target"]): "critique"}}
+
+    async def refine(task: dict) -> dict:
+        return {"refined": {task["agent"]: "refined"}}
+
+    async def summary(state: Layer) -> dict:
+        return {"output": "summary"}
+
+    async def residual(state: Layer) -> dict:
+        return {"output": "residual"}
+
+    def gather(state: Layer) -> dict:
+        return {}
+
+    agents = range(n)
+    builder = StateGraph(Layer)
+    for name, node in [
+        ("draft", draft),
+        ("gather_drafts", gather),
+        ("critique", critique),
+        ("gather_critiques", gather),
+        ("refine", refine),
+        ("gather_refined", gather),
+        ("summary", summary),
+        ("residual", residual),
+    ]:
+        builder.add_node(name, node)
+    builder.add_conditional_edges(
+        START, lambda s: [Send("draft", {"agent": a}) for a in agents], ["draft"]
+    )
+    builder.add_edge("draft", "gather_drafts")
+    builder.add_conditional_edges(
+        "gather_drafts",
+        lambda s: [
+            Send("critique", {"agent": a, "target": t}) for a in agents for t in agents
+        ],
+        ["critique"],
+    )
+    builder.add_edge("critique", "gather_critiques")
+    builder.add_conditional_edges(
+        "gather_critiques",
+        lambda s: [Send("refine", {"agent": a}) for a in agents],
+        ["refine"],
+    )
+    builder.add_edge("refine", "gather_refined")
+    builder.add_edge("gather_refined", "summary")
+    builder.add_conditional_edges(
+        "summary", lambda s: "residual" if s["layer"] > 1 else END, ["residual", END]
+    )
+    builder.add_edge("residual", END)
+    layer_graph = builder.compile()
+
+    class Outer(TypedDict, total=False):
+        messages: list
+        done: int
+
+    async def run_layer(state: Outer) -> dict:
+        done = state.get("done", 0) + 1
+        await layer_graph.ainvoke({"layer": done})
+        return {"done": done}
+
+    outer = StateGraph(Outer)
+    outer.add_node("layer", RunnableLambda(lambda s: None, afunc=run_layer))
+    outer.add_edge(START, "layer")
+    outer.add_conditional_edges(
+        "layer", lambda s: "layer" if s["done"] < layers else END, ["layer", END]
+    )
+    tasks = layers * (n + n * n + n + 1) + (layers - 1)
+    return outer.compile(), tasks
 
 
 async def time_bare(model: ScriptedChatModel, batches, runs: int) -> float:
@@ -116,6 +224,10 @@ async def main_async(n: int, layers: int, runs: int) -> str:
 
     bare = await time_bare(model, batches, runs)
     plain = await time_graph(graph, runs, thread=False)
+    floor_graph, tasks = langgraph_floor(n, layers)
+    await time_graph(floor_graph, 1, thread=False)
+    floor = await time_graph(floor_graph, runs, thread=False)
+    durable: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "bench.sqlite")
         async with recording_saver(path) as saver:
@@ -124,7 +236,9 @@ async def main_async(n: int, layers: int, runs: int) -> str:
                 {"messages": [("user", "warm up")]},
                 {"configurable": {"thread_id": "w"}},
             )
-            saved = await time_graph(saved_graph, runs, thread=True)
+            for mode in ("async", "sync", "exit"):
+                durable[mode] = await time_graph(saved_graph, runs, True, mode)
+            saved = durable["async"]
             saver.recording = True
             await saved_graph.ainvoke(
                 {"messages": [("user", "the recorded run")]},
@@ -146,10 +260,16 @@ async def main_async(n: int, layers: int, runs: int) -> str:
             "| run | ms per query | overhead ms per call | target |",
             "|---|---|---|---|",
             f"| bare asyncio.gather of the same calls | {bare * 1000:.1f} | 0 | |",
+            f"| LangGraph floor: no-op nodes of the same shape ({tasks} tasks) | "
+            f"{floor * 1000:.1f} | {floor / calls * 1000:.3f} (LangGraph alone) | |",
             f"| graph, no checkpointer | {plain * 1000:.1f} | {per_call(plain):.3f} "
             "| <= 0.3 |",
-            f"| graph, AsyncSqliteSaver | {saved * 1000:.1f} | {per_call(saved):.3f} "
-            "| <= 1.0 |",
+            f"| graph, AsyncSqliteSaver (durability async, the default) | "
+            f"{saved * 1000:.1f} | {per_call(saved):.3f} | <= 1.0 |",
+            f"| graph, AsyncSqliteSaver, durability sync | "
+            f"{durable['sync'] * 1000:.1f} | {per_call(durable['sync']):.3f} | |",
+            f"| graph, AsyncSqliteSaver, durability exit | "
+            f"{durable['exit'] * 1000:.1f} | {per_call(durable['exit']):.3f} | |",
             f"| the saver alone: one run's {checkpoints} checkpoints and {writes} "
             f"task writes, replayed | {saver_alone * 1000:.1f} | "
             f"{saver_alone / calls * 1000:.3f} | |",

@@ -1,15 +1,17 @@
 """Throughput: many queries through one connection pool, against its bound.
 
 Queries run concurrently (up to `--cap` at a time) through one graph built
-with `max_concurrent_calls=cap`, as an application serving many users from
+with `max_concurrent_calls=cap` from `"openai:"` strings (the package's
+transport), as an application serving many users from
 one provider account would: at most `cap` calls are in flight. Each call
 takes `--latency` seconds at the loopback server (own process), so no client
 can exceed cap / latency calls per second. The script reports the calls per
 second achieved against that bound, the peak calls in flight at the server,
 query latency, and the client process's peak memory. `--pool-only` caps calls
-with one shared HTTP connection pool of `cap` connections instead (the graph
-does not limit them), for comparison: httpcore's pool scans every connection
-for every waiting request, so its CPU cost grows with the queue.
+with one shared httpx connection pool of `cap` connections instead (the graph
+does not limit them; the SDK's default transport), for comparison: httpcore's
+pool scans every connection for every waiting request, so its CPU cost grows
+with the queue.
 
 Run: python -m benchmarks.throughput [--queries 500] [--cap 50] [--latency 0.2]
 """
@@ -44,7 +46,7 @@ async def run(
             url,
             agents,
             layers,
-            {"timeout": 60, "http_async_client": pool},
+            {"timeout": 60, "http_async_client": pool} if pool_only else None,
             call_timeout=60,
             max_concurrent_calls=None if pool_only else cap,
         )

@@ -135,9 +135,19 @@ def redact(text: str, *keys: str | None) -> str:
 def describe(error: BaseException) -> str:
     """A one-line description of an exception, for records and messages.
 
-    Secrets are taken out (see `redact`): it is stored in checkpoints.
+    Secrets are taken out (see `redact`): it is stored in checkpoints. Client
+    libraries wrap transport failures in generic ones ("Connection error."),
+    so the causes that say more are added.
     """
-    text = redact(" ".join(str(error).split()))
+    text = " ".join(str(error).split())
+    cause, seen = error.__cause__, {id(error)}
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        said = " ".join(str(cause).split())
+        if said and said not in text:
+            text = f"{text} ({type(cause).__name__}: {said})" if text else said
+        cause = cause.__cause__
+    text = redact(text)
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

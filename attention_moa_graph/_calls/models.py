@@ -12,6 +12,8 @@ from typing import Any, Union
 
 from langchain_core.language_models import BaseChatModel
 
+from attention_moa_graph._calls.transport import async_http_client
+
 ModelLike = Union[str, BaseChatModel]  # noqa: UP007 - a runtime alias, also on 3.10
 """A chat model instance, or a `"provider:model"` string (`"openai:gpt-4.1-mini"`)."""
 
@@ -96,7 +98,13 @@ def _build(spec: ModelLike) -> BaseChatModel:
         return for_graph(factory(spec.partition(":")[2]))
     from langchain.chat_models import init_chat_model
 
-    return for_graph(init_chat_model(spec))
+    model = init_chat_model(spec)
+    client = async_http_client()
+    if _openai_protocol(model) and client is not None:
+        # The provider is known only once the model is made; built again,
+        # it sends through the package's transport (see `transport`).
+        model = init_chat_model(spec, http_async_client=client)
+    return for_graph(model)
 
 
 def for_graph(model: BaseChatModel) -> BaseChatModel:

@@ -13,6 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 from pydantic import SecretStr
 
 from attention_moa_graph._calls.models import ModelLike, Proposer
+from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
 
@@ -171,6 +172,7 @@ def _openai_compatible(spec: str, base_url: str, key_env: str) -> BaseChatModel:
         base_url=base_url,
         api_key=SecretStr(os.environ.get(key_env) or "not-needed"),
         stream_usage=True,
+        http_async_client=async_http_client(),
     )
 
 

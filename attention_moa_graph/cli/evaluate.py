@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph._calls.models import LazyModel
+from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph.cli.ensemble import (
     DEMO_PREFIX,
     ensemble_options,
@@ -287,6 +288,7 @@ def _judge_model(args: argparse.Namespace) -> BaseChatModel:
             base_url=args.judge_base_url,
             api_key=SecretStr(os.environ.get(args.judge_api_key_env) or "not-needed"),
             max_retries=0,
+            http_async_client=async_http_client(),
         )
     if args.judge.startswith(DEMO_PREFIX):
         raise SystemExit("a demo model cannot judge; give a real judge model.")

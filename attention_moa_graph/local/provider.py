@@ -13,6 +13,7 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph.local.runtime import (
     INSTALL_COMMAND,
     LocalRuntimeError,
@@ -70,4 +71,5 @@ def local_model(name: str) -> BaseChatModel:
         seed=seed,
         stream_usage=True,
         max_retries=0,
+        http_async_client=async_http_client(),
     )

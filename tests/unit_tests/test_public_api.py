@@ -45,6 +45,7 @@ def test_all_lists_exactly_the_public_names_sorted():
         "UsageReport",
         "__version__",
         "astream_answer",
+        "async_http_client",
         "create_attention_moa",
         "estimate_cost",
         "is_stop_signal",

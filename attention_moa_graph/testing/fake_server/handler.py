@@ -66,6 +66,10 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes; with Nagle's algorithm on, the
+        # body waits for the client's delayed ACK (about 40 ms on Linux), which
+        # would add to every call what no real server adds.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             """Keep test output quiet."""
