@@ -64,6 +64,7 @@ bench: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m benchmarks.growth
 	$(BIN)/python -m benchmarks.tail_latency
 	$(BIN)/python -m benchmarks.throughput
+	$(BIN)/python -m benchmarks.throughput --workers 2
 	$(BIN)/python -m benchmarks.first_token
 	$(BIN)/python -m benchmarks.cost
 	$(BIN)/python -m benchmarks.stop_decision

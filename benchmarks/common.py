@@ -219,10 +219,15 @@ async def recorded_stages(graph: Any, question: str) -> list[list[Any]]:
     return [seen[key] for key in sorted(seen)]
 
 
-async def langchain_floor(base_url: str, batches: list[list[Any]]) -> float:
-    """Seconds to send exactly these requests through langchain-openai alone,
-    one `asyncio.gather` of `ChatOpenAI.ainvoke` per stage: the same client
-    and transport the graph uses, without the graph."""
+async def langchain_floor(
+    base_url: str, batches: list[list[Any]]
+) -> tuple[float, float]:
+    """Send exactly these requests through langchain-openai alone.
+
+    One `asyncio.gather` of `ChatOpenAI.ainvoke` per stage: the same client
+    and transport the graph uses, without the graph. Returns the wall seconds
+    and this process's CPU seconds.
+    """
     from langchain_openai import ChatOpenAI
 
     from attention_moa_graph._calls.transport import async_http_client
@@ -237,9 +242,9 @@ async def langchain_floor(base_url: str, batches: list[list[Any]]) -> float:
         name: ChatOpenAI(model=name, base_url=base_url, **settings)
         for name in {model for batch in batches for model, _ in batch}
     }
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         await asyncio.gather(
             *(models[model].ainvoke(messages) for model, messages in batch)
         )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu

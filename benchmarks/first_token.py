@@ -44,8 +44,16 @@ async def graph_times(graph: Any, layers: int, question: str) -> tuple[float, fl
 
 
 async def bare_first_token(base_url: str, n: int, layers: int, question: str) -> float:
-    """The same stages as bare streaming SDK calls, to the answer's first chunk."""
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    """The same stages as bare streaming SDK calls, to the answer's first chunk.
+
+    On the SDK's aiohttp transport, as the graph's models.
+    """
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="bench",
+        max_retries=0,
+        http_client=openai.DefaultAioHttpClient(),
+    )
 
     async def call(model: str, text: str, final: bool) -> None:
         stream = await client.chat.completions.create(

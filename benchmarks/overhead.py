@@ -29,7 +29,11 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.runnables import RunnableLambda
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.testing import ScriptedChatModel
@@ -66,20 +70,20 @@ def _merge(left: dict, right: dict) -> dict:
     return {**left, **right}
 
 
+class Layer(TypedDict, total=False):
+    layer: int
+    drafts: Annotated[dict, _merge]
+    critiques: Annotated[dict, _merge]
+    refined: Annotated[dict, _merge]
+    output: str
+
+
+class Outer(TypedDict, total=False):
+    done: int
+
+
 def langgraph_floor(n: int, layers: int):
     """No-op nodes in the layers' shape; returns (graph, tasks per query)."""
-    from typing import Annotated, TypedDict
-
-    from langchain_core.runnables import RunnableLambda
-    from langgraph.graph import END, START, StateGraph
-    from langgraph.types import Send
-
-    class Layer(TypedDict, total=False):
-        layer: int
-        drafts: Annotated[dict, _merge]
-        critiques: Annotated[dict, _merge]
-        refined: Annotated[dict, _merge]
-        output: str
 
     async def draft(task: dict) -> dict:
         return {"drafts": {task["agent"]: "draft"}}
@@ -136,10 +140,6 @@ def langgraph_floor(n: int, layers: int):
     )
     builder.add_edge("residual", END)
     layer_graph = builder.compile()
-
-    class Outer(TypedDict, total=False):
-        messages: list
-        done: int
 
     async def run_layer(state: Outer) -> dict:
         done = state.get("done", 0) + 1

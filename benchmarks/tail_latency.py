@@ -8,7 +8,8 @@ same queries and reports:
 
 - p50 and p90 query wall time, and p50 / median-latency floor;
 - the barrier floor: the same stages as bare `asyncio.gather` batches through
-  the openai SDK against the same server (what any client that waits for
+  the openai SDK (on its aiohttp transport, as the graph's models) against
+  the same server (what any client that waits for
   each stage gets under the same tail);
 - hedges: requests the server saw beyond the calls the answer used and the
   calls given up at a deadline, as a share of the calls used;
@@ -102,9 +103,8 @@ async def run_policy(
 async def measured_barrier(n: int, layers: int, queries: int) -> float:
     args = ("--latency", str(MEDIAN), "--sigma", str(SIGMA), "--seed", "0")
     with server_process(*args) as url:
-        await bare_floor(url, n, 1)  # warm the client's connections
         return statistics.median(
-            [(await bare_floor(url, n, layers))[0] for _ in range(queries)]
+            [(await bare_floor(url, n, layers, "aiohttp"))[0] for _ in range(queries)]
         )
 
 
