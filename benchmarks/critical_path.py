@@ -24,13 +24,21 @@ layers L, medians of `--repeats` queries:
   calls each take more CPU than latency / N², the critique stage waits on
   the client's CPU, not on the server.
 
+`--gc-threshold N` sets the garbage collector's first-generation threshold
+(700 by default) for the whole run: each call allocates thousands of objects
+(SDK, pydantic, HTTP, messages), so the collector runs often, and each full
+collection walks the graph's state. It is a process-wide setting, for an
+application to choose, which the package leaves alone.
+
 Run: python -m benchmarks.critical_path [--latency 0.2] [--quick] [--repeats 3]
+[--gc-threshold N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from typing import Any
@@ -132,7 +140,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--quick", action="store_true", help="only N=5/L=3, N=8/L=2")
     parser.add_argument("--repeats", type=int, default=3, help="queries per figure")
+    parser.add_argument("--gc-threshold", type=int, help="gc.set_threshold(N, ...)")
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     grid = (
         [(5, 3), (8, 2)]
         if args.quick
@@ -140,7 +151,9 @@ def main() -> None:
     )
     table = asyncio.run(main_async(args.latency, grid, args.repeats))
     table += f"\n\nMedians of {args.repeats} queries per figure."
-    command = "python -m benchmarks.critical_path" + (" --quick" if args.quick else "")
+    if args.gc_threshold:
+        table += f" Garbage-collector threshold {gc.get_threshold()}."
+    command = "python -m benchmarks.critical_path"
     record(f"Critical path, {args.latency * 1000:.0f} ms per call", command, table)
 
 

@@ -132,14 +132,18 @@ async def test_too_few_agents_stop_the_run_and_a_resume_retries_only_them(fake_s
     assert len(first_layer_drafts) == 1  # a's finished draft was not repeated
 
 
-async def test_a_failing_aggregator_stops_the_run_with_a_typed_error(fake_server):
+@pytest.mark.parametrize("durability", ["async", "exit"])
+async def test_a_failing_aggregator_stops_the_run_with_a_typed_error(
+    fake_server, durability
+):
+    """Also with durability "exit": the error is the run's exit, so it is saved."""
     fake_server.scripted_faults["agg"] = ["503"] * 3
     graph = build(fake_server, checkpointer=InMemorySaver())
     thread = {"configurable": {"thread_id": "agg"}}
     with pytest.raises(AggregatorFailedError, match="summary call of 'aggregator'"):
-        await graph.ainvoke(QUESTION, thread)
+        await graph.ainvoke(QUESTION, thread, durability=durability)
     calls_before = {n: len(fake_server.requests_for(n)) for n in NAMES}
-    result = await graph.ainvoke(None, thread)
+    result = await graph.ainvoke(None, thread, durability=durability)
     assert result["final_answer"]
     # Resuming redid the summary only: layer 1's proposer calls were not repeated.
     layer_two_calls = 5  # draft, 2 cross, 1 self, refine per agent

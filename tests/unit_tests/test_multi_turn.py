@@ -13,6 +13,31 @@ from tests.helpers import fake_agents
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.parametrize("durability", ["async", "sync", "exit"])
+async def test_threads_keep_every_turn_in_each_durability_mode(durability):
+    saver = InMemorySaver()
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=ScriptedChatModel(model_name="agg"),
+        max_layers=2,
+        checkpointer=saver,
+    )
+    thread = {"configurable": {"thread_id": "t1"}}
+    first = await graph.ainvoke(
+        {"messages": [("user", "Capital of France?")]}, thread, durability=durability
+    )
+    second = await graph.ainvoke(
+        {"messages": [("user", "And of Spain?")]}, thread, durability=durability
+    )
+    assert [m.type for m in second["messages"]] == ["human", "ai", "human", "ai"]
+    assert second["messages"][1].content == first["final_answer"]
+    saved = list(saver.list(thread))
+    if durability == "exit":  # one checkpoint per run: its end
+        assert len(saved) == 2
+    else:  # one per step
+        assert len(saved) > 2
+
+
 async def test_a_thread_answers_the_follow_up_with_the_first_turn_as_context():
     agents = fake_agents(["a", "b"])
     graph = create_attention_moa(
