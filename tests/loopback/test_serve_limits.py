@@ -270,16 +270,37 @@ def test_a_client_that_goes_away_cancels_its_run(serve, stream):
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
+        _wait_for(lambda: server.running == 1)  # the run has started
         time.sleep(0.3)  # the drafts are under way
-    time.sleep(0.2)
-    made = sum(len(m.calls) for m in models)
+    _wait_for(lambda: server.running == 0)  # the run was cancelled
+    made = _settled(lambda: sum(len(m.calls) for m in models))  # calls in flight end
     time.sleep(1.5)  # a whole run of 2 layers would take 1.6 s more
     assert sum(len(m.calls) for m in models) == made
     # The drafts ran, and the 4 critiques that had started (0.2-0.4 s); no call
     # started after the client left at 0.3 s: no refinement, no summary (a
     # whole run makes 20 calls).
     assert made <= 2 + 4
-    assert server.running == 0
+
+
+def _settled(count, quiet: float = 0.5, seconds: float = 10.0) -> int:
+    """`count()` once it has not changed for `quiet` seconds."""
+    deadline = time.monotonic() + seconds
+    last, since = count(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "still changing"
+        time.sleep(0.05)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    """Poll `condition` (a loaded machine starts runs late), failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
 
 
 def test_run_options_and_stop_reach_the_run(serve, fake_server):
