@@ -20,9 +20,8 @@ layers L, medians of `--repeats` queries:
 - peak: calls in flight at the server;
 - client CPU per call: this process's CPU time over the query, per call,
   for the graph, langchain-openai alone, the bare SDK with aiohttp and raw
-  aiohttp. When N²
-  calls each take more CPU than latency / N², the critique stage waits on
-  the client's CPU, not on the server.
+  aiohttp. When N² calls each take more CPU than latency / N², the critique
+  stage waits on the client's CPU, not on the server.
 
 `--gc-threshold N` sets the garbage collector's first-generation threshold
 (700 by default) for the whole run: each call allocates thousands of objects

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from langchain_core.messages import BaseMessage
 
@@ -149,3 +150,17 @@ def run_eval(*args: str, timeout: float = 300):
         text=True,
         timeout=timeout,
     )
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds.
+
+    For waits a loaded machine stretches (a process or run starting late).
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting {what}".strip())
+        time.sleep(0.02)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from attention_moa_graph.testing.fake_server import FakeOpenAIServer
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,14 +55,6 @@ def body(record) -> str:
     return json.dumps([record.model, record.messages], sort_keys=True)
 
 
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the run to reach layer 2")
-        time.sleep(0.05)
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_args(request, tmp_path):
     if request.param == "sqlite":
@@ -75,7 +68,11 @@ def test_a_run_killed_mid_layer_resumes_without_repeating_recorded_calls(store_a
     with FakeOpenAIServer(latency=stall) as server:
         thread = f"crash-{time.monotonic_ns()}"
         first = run([server.base_url, thread, *store_args])
-        wait_for(lambda: stall.seen >= 4 and first.poll() is None)
+        wait_for(
+            lambda: stall.seen >= 4 and first.poll() is None,
+            60.0,
+            "for the run to reach layer 2",
+        )
 
         def others_done() -> bool:
             with server._lock:
@@ -83,7 +80,7 @@ def test_a_run_killed_mid_layer_resumes_without_repeating_recorded_calls(store_a
                     r.finished or critique_of(r.model, r.messages) for r in server.log
                 )
 
-        wait_for(others_done)
+        wait_for(others_done, 60.0, "for the run to reach layer 2")
         time.sleep(1.0)  # let the finished calls' writes reach the checkpointer
         os.kill(first.pid, signal.SIGKILL)
         first.wait()

@@ -16,7 +16,7 @@ from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.adapters.serve import ChatCompletionsServer, ServeLimits
 from attention_moa_graph.testing import ScriptedChatModel
 from attention_moa_graph.testing.demo import demo_model
-from tests.helpers import fake_agents, fast_retries, openai_model
+from tests.helpers import fake_agents, fast_retries, openai_model, wait_for
 
 ASK = {"model": "attention-moa", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -270,9 +270,9 @@ def test_a_client_that_goes_away_cancels_its_run(serve, stream):
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-        _wait_for(lambda: server.running == 1)  # the run has started
+        wait_for(lambda: server.running == 1)  # the run has started
         time.sleep(0.3)  # the drafts are under way
-    _wait_for(lambda: server.running == 0)  # the run was cancelled
+    wait_for(lambda: server.running == 0)  # the run was cancelled
     made = _settled(lambda: sum(len(m.calls) for m in models))  # calls in flight end
     time.sleep(1.5)  # a whole run of 2 layers would take 1.6 s more
     assert sum(len(m.calls) for m in models) == made
@@ -293,14 +293,6 @@ def _settled(count, quiet: float = 0.5, seconds: float = 10.0) -> int:
         if now != last:
             last, since = now, time.monotonic()
     return last
-
-
-def _wait_for(condition, seconds: float = 10.0) -> None:
-    """Poll `condition` (a loaded machine starts runs late), failing after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 def test_run_options_and_stop_reach_the_run(serve, fake_server):

@@ -90,10 +90,10 @@ async def test_models_from_strings_stream_through_it(server):
     ]
     assert len(tokens) > 3  # word by word, not one block
     assert any(record.stream for record in server.log)
-    assert transport._pools[asyncio.get_running_loop()]
+    assert asyncio.get_running_loop() in transport._pools
 
 
-def test_the_package_builds_openai_models_on_it(server, monkeypatch):
+def test_the_package_builds_openai_models_on_it(server):
     from attention_moa_graph.cli.ensemble import model_from
 
     shared = transport.async_http_client()
