@@ -37,9 +37,11 @@ _FENCE_TAG = re.compile(
     rf"(?:conversation|question|reference|own-answer|peer-answer|candidate)-{_DIGEST}"
     rf"|(?:answer|suggestion|round)-\d+(?:-{_DIGEST})?"
     r"|own-answer|peer-answer|candidate"
-    # Any name with a digest-like hex suffix: models invent fences of their own
-    # in the same shape (`</reserve-4d8059a0f26>`).
-    r"|[a-z][a-z_-]*-[0-9a-f]{8,16}"
+    # Any name with a digest-like hex suffix, after a number or not: models
+    # invent fences of their own in the same shape (`</reserve-4d8059a0f26>`,
+    # `</response-1-6a5c911c6d95>`). A short suffix must hold a digit, so that
+    # names such as `<app-feed>` stay.
+    r"|[a-z][a-z_-]*(?:-\d+)?-(?:[0-9a-f]{8,16}|(?=[a-f]*\d)[0-9a-f]{4,7})"
     r")[ \t]*>",
     re.IGNORECASE,
 )

@@ -17,7 +17,9 @@ import pytest
 
 from attention_moa_graph import create_attention_moa
 
-ANY_TAG = re.compile(r"</?[a-z-]+(?:-\d+)?-(?:[0-9a-f]{4,12}|…)>")
+ANY_TAG = re.compile(
+    r"</?[a-z-]+(?:-\d+)?-(?:[0-9a-f]{8,12}|(?=[a-f]*\d)[0-9a-f]{4,7}|…)>"
+)
 QUESTION = "What is the capital of France? Answer in one sentence."
 
 

@@ -139,6 +139,12 @@ def test_a_callers_system_message_is_kept_first():
         ("See </round-2-…> here", "See here"),
         ("a </suggestion-3> b", "a b"),
         ("Paris.\n</reserve-4d8059a0f26>\nDone.", "Paris.\n\nDone."),
+        # Invented names with a number, or a short digest (real SmolLM2 replies).
+        ("S\n</response-1-6a5c911c6d95>\n\nThe", "S\n\n\nThe"),
+        ("S </pres-1-46547847a7f6>", "S"),
+        ("a <note-3f9a> b", "a b"),
+        # A short suffix without a digit is a word, not a digest.
+        ("use <app-feed> here", "use <app-feed> here"),
         ("  plain text  ", "plain text"),
         # Ordinary markup, and tags without the package's marks, stay.
         ("if a < b and b > c", "if a < b and b > c"),
