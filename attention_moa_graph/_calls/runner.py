@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage
@@ -33,9 +34,24 @@ from attention_moa_graph._calls.loop import in_thread, on_package_loop
 from attention_moa_graph._calls.models import provider_params
 from attention_moa_graph._calls.policy import CallPolicy
 
+T = TypeVar("T")
+
 
 class _Late(Exception):
     """The deadline passed; no further attempt is made."""
+
+
+async def _within(call: Awaitable[T], timeout: float | None) -> T:
+    """The call's result, cancelled after `timeout` seconds.
+
+    On Python 3.11 `asyncio.wait_for` runs the call in a task of its own,
+    one more task and hand-over per model call; `asyncio.timeout` runs it in
+    the caller's task (and is what `wait_for` itself uses from 3.12 on).
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            return await call
+    return await asyncio.wait_for(call, timeout)
 
 
 def _checked(reply: BaseMessage) -> BaseMessage:
@@ -77,7 +93,7 @@ async def acall_model(
         return model.ainvoke(messages, config, **params)
 
     try:
-        reply = await asyncio.wait_for(
+        reply = await _within(
             request() if hedge_after is None else _hedged(request, hedge_after),
             timeout,
         )
@@ -125,7 +141,11 @@ def _with_next_seeds(
     an empty or malformed reply would fail the same way (a local agent
     `local:smollm2@1` does exactly that).
     """
-    seed = params.get("seed", getattr(model, "seed", None))
+    # A pydantic model's fields are in its __dict__; looking up an attribute
+    # it lacks goes through pydantic's __getattr__ and an exception, which
+    # cost more than the rest of this function.
+    own = getattr(model, "__dict__", None)
+    seed = params.get("seed", own.get("seed") if own is not None else None)
     if not isinstance(seed, int):
         return itertools.repeat(params)
     later = ({**params, "seed": seed + n} for n in itertools.count(1))
