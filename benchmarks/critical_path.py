@@ -17,6 +17,8 @@ layers L, medians of `--repeats` queries:
 - the same graph on the SDK's default transport (`ChatOpenAI` instances);
 - published: the schedule of the authors' scripts, where each critic's
   critiques run one after another (N+3 stages in layer 1, N+4 after);
+- the same graph called synchronously (`graph.invoke` from a thread), as
+  a notebook or a script would;
 - peak: calls in flight at the server;
 - client CPU per call: this process's CPU time over the query, per call,
   for the graph, langchain-openai alone, the bare SDK with aiohttp and raw
@@ -74,12 +76,25 @@ async def _graph_runs(
     return walls, cpus, calls
 
 
+def _sync_runs(graph: Any, n: int, repeats: int) -> tuple[list[float], list[float]]:
+    """`graph.invoke` from a plain thread: wall seconds and CPU seconds per call."""
+    graph.invoke({"messages": [("user", "warm up the sync path")]})
+    walls, cpus = [], []
+    for run in range(repeats):
+        started, cpu = time.perf_counter(), time.process_time()
+        result = graph.invoke({"messages": [("user", f"Sync question {run} for {n}")]})
+        walls.append(time.perf_counter() - started)
+        cpus.append((time.process_time() - cpu) / result["usage"]["total"]["calls"])
+    return walls, cpus
+
+
 async def measure(latency: float, n: int, layers: int, repeats: int) -> dict[str, Any]:
     median = statistics.median
     with server_process("--latency", str(latency)) as url:
         graph = loopback_ensemble(url, n, layers)
         walls, cpus, calls = await _graph_runs(graph, n, repeats)
         peak = fetch_stats(url)["peak_in_flight"]
+        sync_walls, sync_cpus = await asyncio.to_thread(_sync_runs, graph, n, repeats)
         httpx_walls, _, _ = await _graph_runs(
             loopback_ensemble(url, n, layers, transport="httpx"), n, repeats
         )
@@ -105,31 +120,35 @@ async def measure(latency: float, n: int, layers: int, repeats: int) -> dict[str
         "published": published * latency,
         "peak": peak,
         "cpu": median(cpus) * 1000,
+        "sync": median(sync_walls),
+        "sync_cpu": median(sync_cpus) * 1000,
     }
 
 
 async def main_async(latency: float, grid: list[tuple[int, int]], repeats: int) -> str:
     rows = [
         "| N | layers | latency floor s | wall s | **wall / floor** "
+        "| graph.invoke (sync) / floor "
         "| bare SDK (httpx) / floor | bare SDK (aiohttp) / floor "
         "| raw aiohttp / floor | wall / langchain-openai floor "
         "| graph on SDK default / floor | speed-up vs published | peak in flight "
         "| client CPU ms per call: graph / langchain-openai / SDK aiohttp "
-        "/ raw aiohttp |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "/ raw aiohttp | sync graph CPU ms per call |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, layers in grid:
         m = await measure(latency, n, layers, repeats)
         floor, bare = m["floor"], m["bare"]
         rows.append(
             f"| {n} | {layers} | {floor:.2f} | {m['wall']:.3f} | "
-            f"**{m['wall'] / floor:.3f}** | {bare['httpx'][0] / floor:.3f} | "
+            f"**{m['wall'] / floor:.3f}** | {m['sync'] / floor:.3f} | "
+            f"{bare['httpx'][0] / floor:.3f} | "
             f"{bare['aiohttp'][0] / floor:.3f} | {bare['raw'][0] / floor:.3f} | "
             f"{m['wall'] / m['langchain']:.3f} | {m['httpx_graph'] / floor:.3f} | "
             f"{m['published'] / m['wall']:.2f}x | {m['peak']:.0f} | "
             f"{m['cpu']:.2f} / {m['langchain_cpu']:.2f} / "
             f"{bare['aiohttp'][1] * 1000:.2f} / "
-            f"{bare['raw'][1] * 1000:.2f} |"
+            f"{bare['raw'][1] * 1000:.2f} | {m['sync_cpu']:.2f} |"
         )
     return "\n".join(rows)
 

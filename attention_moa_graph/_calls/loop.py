@@ -8,16 +8,20 @@ timers and the thread pool are then shared by every sync run. Calls an async
 caller makes stay on the caller's loop.
 
 On this loop a model is called through its sync interface in a worker thread,
-never its async one: chat-model integrations share async HTTP clients
+not its async one: chat-model integrations share async HTTP clients
 process-wide (langchain-openai keeps one per endpoint), and such a client
-fails once a second event loop uses it. The loop runs in a daemon thread,
-started on first use and again after a fork.
+fails once a second event loop uses it. Models on the package's transport
+are the exception (`transport.works_on_any_loop`): it keeps a connection pool
+per loop, so their calls stay on this loop, with no thread per call. The loop
+runs in a daemon thread, started on first use and again after a fork; at
+exit it closes its async generators, and with them its connection pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import functools
 import os
@@ -87,6 +91,11 @@ class _PackageLoop:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
                     loop.run_forever()
+                    # Stopped at exit: close what closes with the loop (the
+                    # transport's pool), without waiting on calls in flight.
+                    closing = asyncio.wait_for(loop.shutdown_asyncgens(), 2)
+                    with contextlib.suppress(Exception):
+                        loop.run_until_complete(closing)
 
                 thread = threading.Thread(
                     target=serve, name="attention-moa-loop", daemon=True

@@ -4,9 +4,9 @@ An attempt holds a slot of the call cap, gets the time the policy allows it
 (the call timeout, cut to what a deadline leaves), may be hedged, and turns
 unparseable or empty replies into retryable errors. Failed attempts are
 retried after the policy's pauses. Sync callers run the same coroutine on the
-package's event loop (see `loop`), where the model is called through its sync
-interface in a worker thread, so there is no second engine to keep equal by
-hand.
+package's event loop (see `loop`), so there is no second engine to keep equal
+by hand. There a model is called through its sync interface in a worker
+thread, unless its async client works on any loop (`transport`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from attention_moa_graph._calls.limit import CallLimit
 from attention_moa_graph._calls.loop import in_thread, on_package_loop
 from attention_moa_graph._calls.models import provider_params
 from attention_moa_graph._calls.policy import CallPolicy
+from attention_moa_graph._calls.transport import works_on_any_loop
 
 T = TypeVar("T")
 
@@ -88,7 +89,9 @@ async def acall_model(
     params = provider_params(model, params)
 
     def request() -> Awaitable[BaseMessage]:
-        if on_package_loop():  # a sync caller's call: see `loop`
+        # A sync caller's call (see `loop`), unless the model's async client
+        # works on this loop too.
+        if on_package_loop() and not works_on_any_loop(model):
             return in_thread(model.invoke, messages, config, **params)
         return model.ainvoke(messages, config, **params)
 
@@ -130,6 +133,10 @@ async def _hedged(
     finally:
         for task in tasks:  # the slower twin, or both when cancelled
             task.cancel()
+        if tasks:
+            # Let the cancellations land, so that no request outlives its call
+            # (and the call's slot of the cap); a twin deaf to them is left.
+            await asyncio.wait(tasks, timeout=1.0)
 
 
 def _with_next_seeds(

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import gc
 import logging
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -28,6 +30,13 @@ def server(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
         yield fake
+
+
+def loops_with_a_pool() -> list[asyncio.AbstractEventLoop]:
+    """Loops other than the package's own (which sync runs keep) with a pool open."""
+    from attention_moa_graph._calls.loop import _LOOP
+
+    return [loop for loop in transport._pools if loop is not _LOOP.loop]
 
 
 def from_strings(**options):
@@ -64,7 +73,7 @@ def test_one_pool_per_event_loop_closed_when_the_loop_ends(server, caplog):
     assert seen[0] is not seen[1]
     assert all("AioHttp" in type(client).__name__ for client in seen)
     assert all(client.is_closed for client in seen)
-    assert not transport._pools
+    assert not loops_with_a_pool()
     unclosed = [str(w.message) for w in caught if "nclosed" in str(w.message)]
     assert unclosed == []
     assert "Unclosed" not in caplog.text
@@ -127,7 +136,7 @@ def test_a_users_model_given_the_client_works_on_every_loop(server):
 
     # A client bound to one loop fails on the second; this one does not.
     assert asyncio.run(ask()) == asyncio.run(ask())
-    assert not transport._pools
+    assert not loops_with_a_pool()
 
 
 def test_a_dropped_connection_is_reported_as_one(server):
@@ -141,3 +150,54 @@ def test_a_dropped_connection_is_reported_as_one(server):
     assert "timed out" not in message
     # Retried: both drops were seen, as two requests.
     assert [r.fault for r in server.requests_for("agg")] == ["drop", "drop"]
+
+
+def test_a_sync_run_calls_package_models_on_the_loop_and_others_in_threads(
+    server, monkeypatch
+):
+    from attention_moa_graph._calls import runner
+
+    threaded = []
+
+    def spy(function, *args, **kwargs):
+        threaded.append(function)
+        return real(function, *args, **kwargs)
+
+    real = runner.in_thread
+    monkeypatch.setattr(runner, "in_thread", spy)
+    result = from_strings().invoke(QUESTION)
+    assert result["usage"]["total"]["calls"] == 2 + 4 + 2 + 1
+    assert threaded == []  # every call went through the per-loop async pool
+    assert len(server.log) == 9
+
+    mine = create_attention_moa(
+        [Proposer(n, openai_model(server.base_url, n)) for n in ("a", "b")],
+        aggregator=openai_model(server.base_url, "agg"),
+        max_layers=1,
+    )
+    mine.invoke(QUESTION)
+    # A user's own client is bound to the loop that first used it: a thread each.
+    assert len(threaded) == 9
+
+
+def test_a_sync_run_leaves_no_connection_pool_open_at_exit(server):
+    # Registered first, so it runs after the package's own exit handler.
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('pools left:', len(sys.modules["
+        "'attention_moa_graph._calls.transport']._pools)))\n"
+        "from attention_moa_graph import Proposer, create_attention_moa\n"
+        "graph = create_attention_moa([Proposer('a', 'openai:a')],"
+        " aggregator='openai:agg', max_layers=1, cross_attention=False)\n"
+        "print(graph.invoke({'messages': [('user', 'Hi')]})['final_answer'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "agg answers" in done.stdout
+    assert done.stdout.rstrip().endswith("pools left: 0"), done.stdout
+    assert "Unclosed" not in done.stderr, done.stderr
