@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import os
 import platform
 import subprocess
@@ -39,6 +40,17 @@ def machine() -> str:
         f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
         f"commit {commit}"
     )
+
+
+def set_gc_threshold(threshold: int | None) -> str:
+    """`--gc-threshold N`: the collector's first-generation threshold (Python: 700).
+
+    Returns a sentence for the table, empty when the threshold is left alone.
+    """
+    if not threshold:
+        return ""
+    gc.set_threshold(threshold, *gc.get_threshold()[1:])
+    return f" Garbage-collector threshold {gc.get_threshold()}."
 
 
 def record(title: str, command: str, table: str) -> None:

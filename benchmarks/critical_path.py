@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import statistics
 import time
 from typing import Any
@@ -51,6 +50,7 @@ from benchmarks.common import (
     loopback_ensemble,
     record,
     recorded_stages,
+    set_gc_threshold,
 )
 
 
@@ -160,8 +160,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="queries per figure")
     parser.add_argument("--gc-threshold", type=int, help="gc.set_threshold(N, ...)")
     args = parser.parse_args()
-    if args.gc_threshold:
-        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
+    gc_note = set_gc_threshold(args.gc_threshold)
     grid = (
         [(5, 3), (8, 2)]
         if args.quick
@@ -169,8 +168,7 @@ def main() -> None:
     )
     table = asyncio.run(main_async(args.latency, grid, args.repeats))
     table += f"\n\nMedians of {args.repeats} queries per figure."
-    if args.gc_threshold:
-        table += f" Garbage-collector threshold {gc.get_threshold()}."
+    table += gc_note
     command = "python -m benchmarks.critical_path"
     record(f"Critical path, {args.latency * 1000:.0f} ms per call", command, table)
 

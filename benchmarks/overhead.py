@@ -18,7 +18,11 @@ The LangGraph floor is LangGraph alone: no-op nodes wired like the layers
 a gather node after each stage, then the summary and residual), the same
 number of tasks per query; what any graph of this shape costs.
 
+`--gc-threshold N` sets the collector's first-generation threshold, as in
+`critical_path`.
+
 Run: python -m benchmarks.overhead [--agents 5 --layers 3 --runs 20]
+[--gc-threshold N]
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from langgraph.types import Send
 
 from attention_moa_graph import Proposer, create_attention_moa
 from attention_moa_graph.testing import ScriptedChatModel
-from benchmarks.common import STAGE_ORDER, record
+from benchmarks.common import STAGE_ORDER, record, set_gc_threshold
 
 
 def build(model: ScriptedChatModel, n: int, layers: int, checkpointer=None):
@@ -285,8 +289,12 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=5)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--gc-threshold", type=int, help="gc.set_threshold(N, ...)")
     args = parser.parse_args()
+    gc_note = set_gc_threshold(args.gc_threshold)
     table = asyncio.run(main_async(args.agents, args.layers, args.runs))
+    if gc_note:
+        table += "\n\n" + gc_note.strip()
     record("Graph overhead per model call", "python -m benchmarks.overhead", table)
 
 

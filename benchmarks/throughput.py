@@ -18,8 +18,11 @@ them; the SDK's default transport), for comparison: httpcore's pool scans
 every connection for every waiting request, so its CPU cost grows with the
 queue.
 
+`--gc-threshold N` sets each client process's first-generation garbage
+collector threshold (700 by default), as `critical_path` does.
+
 Run: python -m benchmarks.throughput [--queries 500] [--cap 50] [--latency 0.2]
-[--workers 1]
+[--workers 1] [--gc-threshold N]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 import httpx
 
 from attention_moa_graph.testing.fake_server import fetch_stats, server_process
-from benchmarks.common import loopback_ensemble, record
+from benchmarks.common import loopback_ensemble, record, set_gc_threshold
 
 
 async def _queries(
@@ -88,6 +91,8 @@ async def _queries(
 
 
 def _worker(url: str, first: int, queries: int, cap: int, start_at: float, shape):
+    shape = dict(shape)
+    set_gc_threshold(shape.pop("gc_threshold", None))
     return asyncio.run(_queries(url, first, queries, cap, start_at, **shape))
 
 
@@ -131,6 +136,9 @@ def main() -> None:
     parser.add_argument(
         "--pool-only", action="store_true", help="no max_concurrent_calls"
     )
+    parser.add_argument(
+        "--gc-threshold", type=int, help="gc.set_threshold(N, ...) in each client"
+    )
     args = parser.parse_args()
     m = run(
         args.queries,
@@ -140,6 +148,7 @@ def main() -> None:
         agents=args.agents,
         layers=args.layers,
         pool_only=args.pool_only,
+        gc_threshold=args.gc_threshold,
     )
     capped = "one shared HTTP pool" if args.pool_only else "max_concurrent_calls"
     processes = (
@@ -150,7 +159,12 @@ def main() -> None:
             f"{args.queries} queries, N={args.agents}, {args.layers} layers, "
             f"{args.latency * 1000:.0f} ms per call, {args.cap} calls in flight "
             f"at most (capped by {capped}), up to {args.cap} queries at once, "
-            f"{processes}.",
+            f"{processes}"
+            + (
+                f", garbage-collector threshold {args.gc_threshold}."
+                if args.gc_threshold
+                else "."
+            ),
             "",
             "| calls | seconds | calls/s | bound (cap / latency) | achieved / bound "
             "| peak in flight | query p50 s | peak RSS MiB per process |",

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from langchain_core.messages import BaseMessage
 
 from attention_moa_graph import STOP_SIGNAL, Proposer
 from attention_moa_graph.testing import ReplyFn, ScriptedChatModel
+
+
+def run_python(
+    script: str, *flags: str, timeout: float = 60, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh interpreter (this one), capturing its output as text."""
+    return subprocess.run(
+        [sys.executable, *flags, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **options,
+    )
 
 
 def fake_agents(names: Sequence[str], latency: float = 0.0) -> list[Proposer]:

@@ -2,6 +2,6 @@
 
 import sys
 
-from attention_moa_graph.cli import main
+from attention_moa_graph.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from attention_moa_graph import create_attention_moa
+from tests.helpers import run_python
 
 ANY_TAG = re.compile(
     r"</?[a-z-]+(?:-\d+)?-(?:[0-9a-f]{8,12}|(?=[a-f]*\d)[0-9a-f]{4,7}|…)>"
@@ -111,9 +110,7 @@ def test_the_server_dies_with_a_process_that_is_killed(runtime):
         "print(s.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
+    done = run_python(script, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stderr
     pid = int(done.stdout.split()[-1])
     deadline = time.monotonic() + 15

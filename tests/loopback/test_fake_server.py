@@ -79,3 +79,33 @@ def test_a_seeded_fault_rate_is_reproducible_whatever_the_order():
 def test_unknown_fault_names_are_rejected():
     with pytest.raises(ValueError, match="unknown faults"):
         FakeOpenAIServer(scripted_faults={"m": ["teapot"]})
+
+
+def test_a_streamed_reply_keeps_the_connection_for_the_next_request(fake_server):
+    import http.client
+    import json
+    from urllib.parse import urlparse
+
+    url = urlparse(fake_server.base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    body = {
+        "model": "m1",
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    texts, sockets = [], []
+    for _ in range(2):
+        connection.request("POST", f"{url.path}/chat/completions", json.dumps(body))
+        reply = connection.getresponse()
+        assert reply.getheader("transfer-encoding") == "chunked"
+        events = reply.read().decode().split("\n\n")  # http.client de-chunks
+        assert events[-2] == "data: [DONE]"
+        chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
+        texts.append(
+            "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+        )
+        sockets.append(connection.sock)
+    connection.close()
+    expected = default_reply("m1", [{"role": "user", "content": "hi"}])
+    assert texts == [expected, expected]
+    assert sockets[0] is not None and sockets[0] is sockets[1]  # one connection, reused

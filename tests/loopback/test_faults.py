@@ -116,8 +116,13 @@ async def test_too_few_agents_stop_the_run_and_a_resume_retries_only_them(fake_s
     with pytest.raises(AgentsExhaustedError, match="min_agents") as err:
         await graph.ainvoke(QUESTION, thread)
     assert err.value.layer == 1
-    # Three attempts, then one strict second try of three more.
-    assert len(fake_server.requests_for("b")) == 6
+    # Three attempts, then one strict second try of three more. b's and c's
+    # second tries run at once; the first to fail ends the run, cancelling the
+    # other's, which may be short of its last attempt.
+    (stopper,) = err.value.failures
+    other = ({"b", "c"} - {stopper}).pop()
+    assert len(fake_server.requests_for(stopper)) == 6
+    assert 4 <= len(fake_server.requests_for(other)) <= 6
     assert len(fake_server.requests_for("a")) == 1
 
     # The provider is back (the scripted faults are used up): resume.

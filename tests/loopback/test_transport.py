@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import subprocess
-import sys
 import warnings
 
 import pytest
@@ -18,7 +16,7 @@ from attention_moa_graph._calls import transport
 from attention_moa_graph._calls.models import LazyModel
 from attention_moa_graph._core.options import MAX_AGENTS
 from attention_moa_graph.testing.fake_server import FakeOpenAIServer
-from tests.helpers import fast_retries, openai_model
+from tests.helpers import fast_retries, openai_model, run_python
 
 QUESTION = {"messages": [("user", "What causes tides?")]}
 
@@ -191,12 +189,7 @@ def test_a_sync_run_leaves_no_connection_pool_open_at_exit(server):
         " aggregator='openai:agg', max_layers=1, cross_attention=False)\n"
         "print(graph.invoke({'messages': [('user', 'Hi')]})['final_answer'])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_python(script, "-X", "dev")
     assert done.returncode == 0, done.stderr
     assert "agg answers" in done.stdout
     assert done.stdout.rstrip().endswith("pools left: 0"), done.stdout

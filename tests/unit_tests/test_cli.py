@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import sys
 
 from attention_moa_graph.cli import main
+from tests.helpers import run_python
 
 
 def test_ask_with_no_models_uses_the_demo_and_shows_each_layer(capsys):
@@ -204,3 +206,21 @@ def test_a_read_only_thread_database_is_one_clear_line(tmp_path, capsys):
     why = "Operation not permitted" if root else "Permission denied"
     assert f"cannot use {db} for saved threads: {why}" in err
     assert "--no-db" in err
+
+
+def test_the_command_raises_the_collector_threshold_only_in_its_own_process():
+    from attention_moa_graph.cli import GC_THRESHOLD
+
+    script = (
+        "import gc, sys\n"
+        "from attention_moa_graph import cli\n"
+        "cli.main = lambda: print(gc.get_threshold()[0]) or 0\n"
+        "sys.exit(cli.run())\n"
+    )
+    done = run_python(script)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == GC_THRESHOLD != 700
+    # Calling `main` (as an application or a test may) leaves the process's own.
+    before = gc.get_threshold()
+    assert main(["local", "status"]) in (0, 1)
+    assert gc.get_threshold() == before

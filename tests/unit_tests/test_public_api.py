@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import FrozenInstanceError
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 import attention_moa_graph
 from attention_moa_graph import Proposer
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,13 +68,7 @@ def test_importing_needs_no_keys_and_does_not_build_the_studio_graph():
         "print(type(s.graph).__name__)"
     )
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    done = run_python(code, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "CompiledStateGraph"
 

@@ -218,14 +218,19 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             usage: dict[str, int],
             include_usage: bool,
         ) -> None:
+            # Chunked, as OpenAI and llama.cpp send streams: the connection is
+            # kept for the client's next request.
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
-            self.send_header("connection", "close")
+            self.send_header("transfer-encoding", "chunked")
             self.end_headers()
 
-            def event(payload: object) -> None:
-                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            def send(data: bytes) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
+
+            def event(payload: object) -> None:
+                send(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
             words = text.split(" ") if text else []
             for index, word in enumerate(words):
@@ -288,8 +293,8 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                         "usage": usage,
                     }
                 )
-            self.wfile.write(b"data: [DONE]\n\n")
+            send(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")  # the last chunk
             self.wfile.flush()
-            self.close_connection = True
 
     return Handler
