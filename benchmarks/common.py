@@ -46,11 +46,12 @@ def set_gc_threshold(threshold: int | None) -> str:
     """`--gc-threshold N`: the collector's first-generation threshold (Python: 700).
 
     Returns a sentence for the table, empty when the threshold is left alone.
+    Call it in the process that runs the queries (each worker, if several).
     """
     if not threshold:
         return ""
     gc.set_threshold(threshold, *gc.get_threshold()[1:])
-    return f" Garbage-collector threshold {gc.get_threshold()}."
+    return f"Garbage-collector threshold {gc.get_threshold()}."
 
 
 def record(title: str, command: str, table: str) -> None:

@@ -167,8 +167,7 @@ def main() -> None:
         else [(n, layers) for n in (3, 5, 8) for layers in (1, 2, 3)]
     )
     table = asyncio.run(main_async(args.latency, grid, args.repeats))
-    table += f"\n\nMedians of {args.repeats} queries per figure."
-    table += gc_note
+    table += f"\n\nMedians of {args.repeats} queries per figure. {gc_note}".rstrip()
     command = "python -m benchmarks.critical_path"
     record(f"Critical path, {args.latency * 1000:.0f} ms per call", command, table)
 

@@ -294,7 +294,7 @@ def main() -> None:
     gc_note = set_gc_threshold(args.gc_threshold)
     table = asyncio.run(main_async(args.agents, args.layers, args.runs))
     if gc_note:
-        table += "\n\n" + gc_note.strip()
+        table += f"\n\n{gc_note}"
     record("Graph overhead per model call", "python -m benchmarks.overhead", table)
 
 

@@ -151,6 +151,11 @@ def main() -> None:
         gc_threshold=args.gc_threshold,
     )
     capped = "one shared HTTP pool" if args.pool_only else "max_concurrent_calls"
+    threshold = (
+        f", garbage-collector threshold {args.gc_threshold}"
+        if args.gc_threshold
+        else ""
+    )
     processes = (
         f"{args.workers} client processes" if args.workers > 1 else "one client process"
     )
@@ -159,12 +164,7 @@ def main() -> None:
             f"{args.queries} queries, N={args.agents}, {args.layers} layers, "
             f"{args.latency * 1000:.0f} ms per call, {args.cap} calls in flight "
             f"at most (capped by {capped}), up to {args.cap} queries at once, "
-            f"{processes}"
-            + (
-                f", garbage-collector threshold {args.gc_threshold}."
-                if args.gc_threshold
-                else "."
-            ),
+            f"{processes}{threshold}.",
             "",
             "| calls | seconds | calls/s | bound (cap / latency) | achieved / bound "
             "| peak in flight | query p50 s | peak RSS MiB per process |",

@@ -14,6 +14,12 @@ from langchain_core.messages import BaseMessage
 from attention_moa_graph import STOP_SIGNAL, Proposer
 from attention_moa_graph.testing import ReplyFn, ScriptedChatModel
 
+ANY_TAG = re.compile(
+    r"</?[a-z-]+(?:-\d+)?-(?:[0-9a-f]{8,12}|(?=[a-f]*\d)[0-9a-f]{4,7}|…)>"
+)
+"""Anything shaped like a fence tag (a name, maybe a number, a digest): no
+stage's output may carry one."""
+
 
 def run_python(
     script: str, *flags: str, timeout: float = 60, **options: Any

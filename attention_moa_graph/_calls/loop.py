@@ -11,7 +11,7 @@ On this loop a model is called through its sync interface in a worker thread,
 not its async one: chat-model integrations share async HTTP clients
 process-wide (langchain-openai keeps one per endpoint), and such a client
 fails once a second event loop uses it. Models on the package's transport
-are the exception (`transport.works_on_any_loop`): it keeps a connection pool
+are the exception (`models.works_on_any_loop`): it keeps a connection pool
 per loop, so their calls stay on this loop, with no thread per call. The loop
 runs in a daemon thread, started on first use and again after a fork; at
 exit it closes its async generators, and with them its connection pool.

@@ -6,7 +6,7 @@ unparseable or empty replies into retryable errors. Failed attempts are
 retried after the policy's pauses. Sync callers run the same coroutine on the
 package's event loop (see `loop`), so there is no second engine to keep equal
 by hand. There a model is called through its sync interface in a worker
-thread, unless its async client works on any loop (`transport`).
+thread, unless its async client works on any loop (`models.works_on_any_loop`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from attention_moa_graph._calls.errors import (
 )
 from attention_moa_graph._calls.limit import CallLimit
 from attention_moa_graph._calls.loop import in_thread, on_package_loop
-from attention_moa_graph._calls.models import provider_params
+from attention_moa_graph._calls.models import (
+    model_field,
+    provider_params,
+    works_on_any_loop,
+)
 from attention_moa_graph._calls.policy import CallPolicy
-from attention_moa_graph._calls.transport import works_on_any_loop
 
 T = TypeVar("T")
 
@@ -148,11 +151,7 @@ def _with_next_seeds(
     an empty or malformed reply would fail the same way (a local agent
     `local:smollm2@1` does exactly that).
     """
-    # A pydantic model's fields are in its __dict__; looking up an attribute
-    # it lacks goes through pydantic's __getattr__ and an exception, which
-    # cost more than the rest of this function.
-    own = getattr(model, "__dict__", None)
-    seed = params.get("seed", own.get("seed") if own is not None else None)
+    seed = params.get("seed", model_field(model, "seed"))
     if not isinstance(seed, int):
         return itertools.repeat(params)
     later = ({**params, "seed": seed + n} for n in itertools.count(1))

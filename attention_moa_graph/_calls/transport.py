@@ -137,17 +137,3 @@ def async_http_client() -> Any | None:
     except (ImportError, RuntimeError):
         return None
     return _client_class()()
-
-
-def works_on_any_loop(model: Any) -> bool:
-    """Whether the model's async interface may run on any event loop.
-
-    True when its async HTTP client is `async_http_client()`, whose pools
-    follow the running loop. Other async clients (langchain-openai's cached
-    httpx ones, say) belong to the first loop that uses them.
-    """
-    # The instance's fields, not getattr: a pydantic model lacking the
-    # attribute would raise and catch an error on every call.
-    fields = getattr(model, "__dict__", None) or {}
-    client = fields.get("http_async_client")
-    return client is not None and client is async_http_client()

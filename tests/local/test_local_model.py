@@ -7,18 +7,14 @@ a missing runtime is an error; elsewhere the tests skip, saying why.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 
 import pytest
 
 from attention_moa_graph import create_attention_moa
-from tests.helpers import run_python
+from tests.helpers import ANY_TAG, run_python
 
-ANY_TAG = re.compile(
-    r"</?[a-z-]+(?:-\d+)?-(?:[0-9a-f]{8,12}|(?=[a-f]*\d)[0-9a-f]{4,7}|…)>"
-)
 QUESTION = "What is the capital of France? Answer in one sentence."
 
 

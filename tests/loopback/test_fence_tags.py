@@ -13,13 +13,10 @@ import pytest
 
 from attention_moa_graph import Proposer, astream_answer, create_attention_moa
 from attention_moa_graph.testing.fake_server import default_reply
-from tests.helpers import openai_model
+from tests.helpers import ANY_TAG, openai_model
 
 pytestmark = pytest.mark.anyio
 QUESTION = {"messages": [("user", "What causes tides?")]}
-ANY_TAG = re.compile(
-    r"</?[a-z-]+(?:-\d+)?-(?:[0-9a-f]{8,12}|(?=[a-f]*\d)[0-9a-f]{4,7}|…)>"
-)
 
 
 def echoing(model, messages):
