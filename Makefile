@@ -50,7 +50,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 docs: $(STAMP)
-	$(BIN)/python -m tests.readme_table
+	$(BIN)/python -m scripts.readme_table
 
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest tests/unit_tests/test_graph_structure.py --snapshot-update

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from langgraph.types import Send
 
-from attention_moa_graph._calls.node import ModelCall, ModelNode, Update
+from attention_moa_graph._calls.model_node import ModelCall, ModelNode, Update
 from attention_moa_graph._core.config import MoAConfig
 from attention_moa_graph._core.messages import (
     build_batched_critique_messages,

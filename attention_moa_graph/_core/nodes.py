@@ -20,17 +20,17 @@ from attention_moa_graph._calls.errors import (
     describe,
     is_transient,
 )
-from attention_moa_graph._calls.models import (
-    Agent,
-    json_reply_params,
-    response_format_params,
-)
-from attention_moa_graph._calls.node import (
+from attention_moa_graph._calls.model_node import (
     LateFn,
     ModelCall,
     ModelNode,
     Update,
     model_node,
+)
+from attention_moa_graph._calls.models import (
+    Agent,
+    json_reply_params,
+    response_format_params,
 )
 from attention_moa_graph._core.config import MoAConfig
 from attention_moa_graph._core.messages import (

@@ -16,7 +16,7 @@ KEY_VARIABLE = "ATTENTION_MOA_API_KEY"
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     """The flags of `serve`: where it listens and what clients may do."""
-    from attention_moa_graph.adapters.serve import ServeLimits
+    from attention_moa_graph.adapters.server import ServeLimits
 
     defaults = ServeLimits()
     serve.add_argument(
@@ -79,7 +79,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit status."""
-    from attention_moa_graph.adapters.serve import ChatCompletionsServer, ServeLimits
+    from attention_moa_graph.adapters.server import ChatCompletionsServer, ServeLimits
 
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)

@@ -25,6 +25,7 @@ from langgraph.types import Checkpointer, Send
 from typing_extensions import TypedDict
 
 from attention_moa_graph._calls.errors import AgentsExhaustedError
+from attention_moa_graph._calls.model_node import ModelCall, model_node
 from attention_moa_graph._calls.models import (
     Agent,
     ModelLike,
@@ -32,7 +33,6 @@ from attention_moa_graph._calls.models import (
     resolve_agents,
     resolve_single,
 )
-from attention_moa_graph._calls.node import ModelCall, model_node
 from attention_moa_graph._calls.runner import CallRunner
 from attention_moa_graph._calls.usage import CallRecord, UsageReport, report_calls
 from attention_moa_graph._core.context import MoAContext, as_context, overrides_of

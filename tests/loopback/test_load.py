@@ -1,13 +1,13 @@
 """Load: concurrent queries, 10% faulty calls, every answer as if nothing failed.
 
-Scaled down for the suite; the full 200-query run is `python -m tests.loopback.load`.
+Scaled down for the suite; the full 200-query run is `python -m benchmarks.load`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.loopback.load import run_load
+from benchmarks.load import run_load
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from attention_moa_graph import create_attention_moa
-from attention_moa_graph.adapters.serve import ChatCompletionsServer
+from attention_moa_graph.adapters.server import ChatCompletionsServer
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import aggregator_stopping_at, fake_agents
 

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from attention_moa_graph import Proposer, create_attention_moa
-from attention_moa_graph.adapters.serve import ChatCompletionsServer, ServeLimits
+from attention_moa_graph.adapters.server import ChatCompletionsServer, ServeLimits
 from attention_moa_graph.testing import ScriptedChatModel
 from attention_moa_graph.testing.demo import demo_model
 from tests.helpers import fake_agents, fast_retries, openai_model, wait_for

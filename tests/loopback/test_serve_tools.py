@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from attention_moa_graph import Proposer, create_attention_moa
-from attention_moa_graph.adapters.serve import ChatCompletionsServer
+from attention_moa_graph.adapters.server import ChatCompletionsServer
 from tests.helpers import openai_model
 
 WEATHER = {

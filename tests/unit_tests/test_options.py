@@ -238,7 +238,7 @@ def test_the_command_line_rejects_bad_values_before_running(capsys):
 
 
 def test_the_readme_table_is_the_one_the_declarations_give():
-    from tests.readme_table import current, expected
+    from scripts.readme_table import current, expected
 
     # Refresh with `make docs` after changing an option.
     assert current() == expected()

@@ -122,20 +122,11 @@ def test_input_and_output_schemas_show_only_the_public_keys():
     assert context["properties"]["max_layers"].get("description")
 
 
-def test_old_module_paths_still_import_the_same_objects():
-    import importlib
-
-    from attention_moa_graph import baselines, fake_server, streaming, studio
-    from attention_moa_graph.adapters import streaming as new_streaming
-    from attention_moa_graph.adapters import studio as new_studio
-    from attention_moa_graph.evaluation import baselines as new_baselines
-    from attention_moa_graph.testing import fake_server as new_fake_server
-
-    assert baselines.create_moa is new_baselines.create_moa
-    assert fake_server.FakeOpenAIServer is new_fake_server.FakeOpenAIServer
-    assert streaming.astream_answer is new_streaming.astream_answer
-    # Another test reloads the Studio module; the alias follows a reload.
-    assert importlib.reload(studio).graph is new_studio.graph
+@pytest.mark.parametrize("old", ["baselines", "fake_server", "streaming", "studio"])
+def test_unreleased_module_paths_are_gone(old):
+    # Each had a public home elsewhere before any release; only those remain.
+    with pytest.raises(ModuleNotFoundError):
+        __import__(f"attention_moa_graph.{old}")
 
 
 def test_production_code_never_imports_the_test_doubles():
@@ -155,8 +146,7 @@ def test_production_code_never_imports_the_test_doubles():
                 names = [alias.name for alias in node.names]
             if any(n.startswith("attention_moa_graph.testing") for n in names):
                 importers.add(relative)
-    # The one exception is the alias kept at the fake server's old path.
-    assert importers == {"fake_server.py"}
+    assert importers == set()
 
 
 def test_demo_and_local_models_reach_the_resolver_through_entry_points():

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from attention_moa_graph._calls.errors import MoAError, MoAInputError, redact
-from attention_moa_graph.adapters import _openai_api as api
+from attention_moa_graph.adapters.server import _openai_api as api
 from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 
 log = logging.getLogger("attention_moa_graph.serve")

@@ -1,7 +1,7 @@
 """Many concurrent queries against a faulty loopback endpoint in its own process.
 
 Full size (documented in the README):
-    python -m tests.loopback.load --queries 200 --cap 50 --fault-rate 0.1
+    python -m benchmarks.load --queries 200 --cap 50 --fault-rate 0.1
 """
 
 from __future__ import annotations
@@ -12,9 +12,20 @@ import resource
 import time
 from dataclasses import dataclass
 
-from attention_moa_graph import Proposer, create_attention_moa
+from langgraph.types import RetryPolicy
+
+from attention_moa_graph._calls.errors import is_transient
 from attention_moa_graph.testing.fake_server import fetch_stats, server_process
-from tests.helpers import fast_retries, openai_model
+from benchmarks.common import loopback_ensemble
+
+# Quick retries: the faults are the fake server's, not a provider's rate limits.
+RETRIES = RetryPolicy(
+    max_attempts=6,
+    initial_interval=0.01,
+    backoff_factor=1.0,
+    jitter=False,
+    retry_on=is_transient,
+)
 
 
 @dataclass
@@ -37,11 +48,13 @@ class LoadReport:
 
 
 async def _answers(base_url: str, queries: int, cap: int) -> list[str]:
-    graph = create_attention_moa(
-        [Proposer(n, openai_model(base_url, n, timeout=30)) for n in "abc"],
-        aggregator=openai_model(base_url, "agg", timeout=30),
-        max_layers=2,
-        retry_policy=fast_retries(6),
+    graph = loopback_ensemble(
+        base_url,
+        agents=3,
+        layers=2,
+        model_options={"timeout": 30, "stream_usage": True},
+        early_stopping=True,
+        retry_policy=RETRIES,
         call_timeout=2.0,
     )
     limit = asyncio.Semaphore(cap)

@@ -36,17 +36,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from attention_moa_graph._calls.loop import start_on_loop
-from attention_moa_graph.adapters import _openai_api as api
-from attention_moa_graph.adapters._completion import Run, error_response
-from attention_moa_graph.adapters._http import (
+from attention_moa_graph.adapters.server import _openai_api as api
+from attention_moa_graph.adapters.server._completion import Run, error_response
+from attention_moa_graph.adapters.server._http import (
     ServeLimits,
     check_headers,
     check_json,
     head_deadline_protocol,
     read_body,
 )
-
-__all__ = ["ChatCompletionsServer", "ServeLimits"]
 
 log = logging.getLogger("attention_moa_graph.serve")
 T = TypeVar("T")

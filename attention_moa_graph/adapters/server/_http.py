@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from attention_moa_graph.adapters._openai_api import ApiError
+from attention_moa_graph.adapters.server._openai_api import ApiError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 

@@ -1,6 +1,6 @@
 """The README's configuration table, generated from the option declarations.
 
-`make docs` (`python -m tests.readme_table`) rewrites it; a test checks it.
+`make docs` (`python -m scripts.readme_table`) rewrites it; a test checks it.
 """
 
 from __future__ import annotations
