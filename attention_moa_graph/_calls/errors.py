@@ -1,7 +1,5 @@
 """The package's errors, and which model-call failures are worth a retry."""
 
-from __future__ import annotations
-
 import os
 import re
 

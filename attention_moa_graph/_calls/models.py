@@ -1,7 +1,5 @@
 """Model specs: `Proposer`, `ModelLike` and lazy `"provider:model"` resolution."""
 
-from __future__ import annotations
-
 import functools
 import re
 import threading
@@ -60,7 +58,7 @@ class Agent:
     """A validated agent: a unique name and a lazily resolved model."""
 
     name: str
-    model: LazyModel
+    model: "LazyModel"
 
 
 @dataclass(eq=False)

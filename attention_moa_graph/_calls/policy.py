@@ -1,8 +1,9 @@
-"""`CallPolicy`: how every model call is made, for the ensemble and the baselines."""
+"""`CallPolicy`: how every model call is made, for the ensemble and the baselines.
 
-from __future__ import annotations
+Retries, time limits, hedging, straggler deadlines and the concurrency cap;
+what a call asks the model to generate is `Sampling`'s concern.
+"""
 
-import argparse
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from attention_moa_graph._knobs import (
     Flag,
     Options,
     instance_of,
-    number,
     option,
     seconds,
     whole,
@@ -40,28 +40,14 @@ def with_attempts(count: int) -> RetryPolicy:
     return DEFAULT_RETRY_POLICY._replace(max_attempts=max(1, count))
 
 
-def attempts(text: str) -> RetryPolicy:
-    """`--retries N`: the default policy with N attempts in all."""
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(
-            f"--retries counts attempts per call and must be a whole number >= 1, "
-            f"got {text!r} (1 means no retry)"
-        )
-    return with_attempts(count)
-
-
 @dataclass(frozen=True, kw_only=True)
 class CallPolicy(Options):
-    """How every model call is made: retries, time limits, hedging, a cap, a length cap.
+    """How every model call is made: retries, time limits, hedging, a cap.
 
     Example:
         >>> from attention_moa_graph import CallPolicy
-        >>> CallPolicy(call_timeout=30, max_tokens=512).deadline("critique") is None
-        True
+        >>> CallPolicy(call_timeout=30, stage_deadline=10).deadline("critique")
+        10.0
     """
 
     retry_policy: RetryPolicy | None = option(
@@ -75,7 +61,7 @@ class CallPolicy(Options):
             "build one with langgraph.types.RetryPolicy(max_attempts=...)",
             optional=True,
         ),
-        flag=Flag(("--retries",), parse=attempts, metavar="N"),
+        flag=Flag(("--retries",), metavar="N"),
         example=with_attempts(5),
         answers=False,
         baselines=True,
@@ -86,7 +72,7 @@ class CallPolicy(Options):
         doc="Seconds a model call may take before it counts as a (retryable) "
         "timeout; None waits forever.",
         check=seconds,
-        flag=Flag(("--call-timeout",), parse=float, metavar="SECONDS"),
+        flag=Flag(("--call-timeout",), metavar="SECONDS"),
         example=30.0,
         answers=False,
         baselines=True,
@@ -97,7 +83,7 @@ class CallPolicy(Options):
         "again to the same model and the first reply wins (the other is "
         "cancelled; the provider may bill both).",
         check=seconds,
-        flag=Flag(("--hedge-after",), parse=float, metavar="SECONDS"),
+        flag=Flag(("--hedge-after",), metavar="SECONDS"),
         example=2.0,
         answers=False,
         baselines=True,
@@ -108,7 +94,7 @@ class CallPolicy(Options):
         "not back by then is left out (listed in the layer's `late_critiques`) "
         "and its target refines without it. Departs from the paper.",
         check=seconds,
-        flag=Flag(("--critique-deadline",), parse=float, metavar="SECONDS"),
+        flag=Flag(("--critique-deadline",), metavar="SECONDS"),
         example=5.0,
     )
     stage_deadline: float | None = option(
@@ -118,7 +104,7 @@ class CallPolicy(Options):
         "its agent out of the layer; after a late refinement the summary merges "
         "the draft. Listed in the layer's `late_agents`. Departs from the paper.",
         check=seconds,
-        flag=Flag(("--stage-deadline",), parse=float, metavar="SECONDS"),
+        flag=Flag(("--stage-deadline",), metavar="SECONDS"),
         example=10.0,
     )
     max_concurrent_calls: int | None = option(
@@ -127,31 +113,9 @@ class CallPolicy(Options):
         "the graph in this process (threads, event loops and sync callers "
         "included); the rest wait their turn. None: no cap.",
         check=whole(1, optional=True),
-        flag=Flag(("--max-concurrent-calls",), parse=int, metavar="N"),
+        flag=Flag(("--max-concurrent-calls",), metavar="N"),
         example=8,
         answers=False,
-        baselines=True,
-    )
-    max_tokens: int | None = option(
-        None,
-        doc="Most tokens a model may write in one call (passed to every call as "
-        "`max_tokens`); None: each model's own limit.",
-        check=whole(1, optional=True),
-        flag=Flag(("--max-tokens",), parse=int, metavar="N"),
-        example=512,
-        run="any",
-        baselines=True,
-    )
-
-    repeat_penalty: float | None = option(
-        None,
-        doc="Sampling penalty on repeated tokens (1.0: none), which keeps small "
-        "models out of loops. OpenAI-protocol servers that take it (llama.cpp, "
-        "vLLM) get it in each call; other models refuse it before any call.",
-        check=number(0.5, 2.0),
-        flag=Flag(("--repeat-penalty",), parse=float, metavar="P"),
-        example=1.1,
-        run="any",
         baselines=True,
     )
 

@@ -1,7 +1,5 @@
 """Token accounting: per-call records summed by role and by agent."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Mapping
 
 from typing_extensions import TypedDict

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph._calls.models import (
@@ -19,7 +19,8 @@ from attention_moa_graph._calls.models import (
 )
 from attention_moa_graph._calls.runner import CallRunner
 from attention_moa_graph._core.context import as_context, overrides_of
-from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions, role_params
+from attention_moa_graph._core.options import MAX_AGENTS, MoAOptions, MoAOptionsDict
+from attention_moa_graph._core.sampling import role_params
 from attention_moa_graph._core.state import RunSettings
 from attention_moa_graph._core.tools import check_tool_choice, tool_names, tool_schemas
 from attention_moa_graph._knobs import Setting
@@ -129,17 +130,23 @@ class MoAConfig:
             agents=agents,
             models=models,
             aggregator_model=aggregator_model,
-            max_layers=options.max_layers,
-            early_stopping=options.early_stopping,
-            cross_attention=options.cross_attention,
-            self_attention=options.self_attention,
-            residual=options.residual,
-            min_agents=options.min_agents,
-            params=role_params(self.options, overrides),
+            options=plain_values(options),
+            params=role_params(self.options.sampling, overrides),
             tools=tools,
             tool_choice=choice,
             response_format=context.response_format,
         )
+
+
+def plain_values(options: MoAOptions) -> MoAOptionsDict:
+    """The options whose values are plain data, as a checkpoint can hold them."""
+    plain: dict[str, Any] = {}
+    for name, value in options.values().items():
+        if isinstance(value, Mapping):
+            value = dict(value)
+        if value is None or isinstance(value, (bool, int, float, str, dict)):
+            plain[name] = value
+    return cast(MoAOptionsDict, plain)
 
 
 def _check_narrowing(setting: Setting, built: Any, wanted: Any) -> None:

@@ -15,6 +15,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, Overwrite
+from typing_extensions import Unpack
 
 from attention_moa_graph._calls.errors import MoAInputError
 from attention_moa_graph._calls.models import ModelLike, Proposer
@@ -23,7 +24,7 @@ from attention_moa_graph._core.config import build_config
 from attention_moa_graph._core.context import MoAContext
 from attention_moa_graph._core.layer import build_layer, close_layer
 from attention_moa_graph._core.messages import latest_turn, message_text
-from attention_moa_graph._core.options import MoAOptions
+from attention_moa_graph._core.options import MoAOptions, MoAOptionsDict
 from attention_moa_graph._core.routing import route_after_layer
 from attention_moa_graph._core.state import (
     LayerInput,
@@ -47,8 +48,8 @@ def create_attention_moa(
     store: BaseStore | None = None,
     cache: BaseCache[Any] | None = None,
     name: str = "attention_moa",
-    **keywords: Any,
-) -> CompiledStateGraph[MoAState, Any, MoAInput, MoAOutput]:
+    **keywords: Unpack[MoAOptionsDict],
+) -> CompiledStateGraph[MoAState, MoAContext, MoAInput, MoAOutput]:
     """Build the Attention-MoA graph (arXiv 2601.16596).
 
     Each layer: every proposer drafts; every agent critiques every peer's draft
@@ -79,7 +80,7 @@ def create_attention_moa(
         store: A LangGraph store made available to the graph.
         cache: A LangGraph node cache backend.
         name: The graph's name (the root run's name in traces).
-        **keywords: Any option of `MoAOptions` or `CallPolicy` by name, e.g.
+        **keywords: Any option by name (`MoAOptionsDict` types them), e.g.
             `max_layers=2`, `temperature=0.7`, `early_stopping=False`; the README's
             configuration table lists them all.
 
@@ -115,7 +116,7 @@ def create_attention_moa(
         raise ValueError("`name` must be a non-empty string, e.g. 'attention_moa'.")
     layer_graph = build_layer(config)
 
-    def prepare(state: MoAState, runtime: Runtime[Any]) -> dict[str, Any]:
+    def prepare(state: MoAState, runtime: Runtime[MoAContext]) -> dict[str, Any]:
         """Check the turn, fix this run's settings and create the models."""
         check_turn(state)
         settings = config.for_run(runtime.context)

@@ -78,7 +78,7 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
     if decides_by_verdict(state, verdict):
         stopped = repeated or parse_verdict(reply or "") is False
     else:
-        stopped = signalled and state["settings"]["early_stopping"]
+        stopped = signalled and state["settings"]["options"]["early_stopping"]
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
     # The signal is never an answer: an empty or signalling residual reply

@@ -217,7 +217,7 @@ def make_summarize_node(config: MoAConfig) -> ModelNode:
 
     def plan(state: LayerState) -> ModelCall:
         settings = state["settings"]
-        last = state["layer"] == settings["max_layers"]
+        last = state["layer"] == settings["options"]["max_layers"]
         agent = config.aggregator_for(settings)
         conversation, bound = _decision_inputs(state, agent)
         messages = build_summary_messages(
@@ -258,7 +258,7 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
             config.options.prompts,
             conversation,
             [*state["history"], state["summary"]],
-            offer_signal=settings["early_stopping"]
+            offer_signal=settings["options"]["early_stopping"]
             and config.options.stop_decision == "signal",
         )
         return ModelCall(
@@ -267,7 +267,7 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
             layer=state["layer"],
             messages=_with_decision(messages, settings),
             params={**settings["params"]["residual"], **bound},
-            final=state["layer"] == settings["max_layers"],
+            final=state["layer"] == settings["options"]["max_layers"],
         )
 
     return model_node(

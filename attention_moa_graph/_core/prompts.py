@@ -6,8 +6,6 @@ template already fenced (see `messages.fence`), so the templates refer to
 "fenced blocks" as quoted material, never as instructions.
 """
 
-from __future__ import annotations
-
 import string
 from dataclasses import dataclass, fields
 

@@ -43,24 +43,24 @@ class Critiques(Protocol):
 
 def attention_on(state: LayerState) -> bool:
     """Whether this run critiques and refines (else the layer is plain MoA)."""
-    settings = state["settings"]
-    return settings["cross_attention"] or settings["self_attention"]
+    options = state["settings"]["options"]
+    return options["cross_attention"] or options["self_attention"]
 
 
 def residual_runs(state: LayerState) -> bool:
     """Whether this layer of this run ends with a residual call."""
-    return state["settings"]["residual"] and state["layer"] > 1
+    return state["settings"]["options"]["residual"] and state["layer"] > 1
 
 
 def assignments(state: LayerState, critics: Sequence[str]) -> dict[str, list[str]]:
     """Critic -> the drafts it reviews this run: peers' and/or its own."""
-    settings = state["settings"]
+    options = state["settings"]["options"]
     drafted = state["live"]["draft"]
     return {
         critic: [
             target
             for target in drafted
-            if settings["self_attention" if target == critic else "cross_attention"]
+            if options["self_attention" if target == critic else "cross_attention"]
         ]
         for critic in critics
     }
@@ -167,7 +167,7 @@ def _refine(state: LayerState, agent: str, strict: bool) -> Send:
 
 
 def _too_few(state: LayerState, live: Sequence[str]) -> bool:
-    return len(live) < state["settings"]["min_agents"]
+    return len(live) < state["settings"]["options"]["min_agents"]
 
 
 def _second_try(state: LayerState, sends: list[Send]) -> list[Send]:
@@ -176,7 +176,7 @@ def _second_try(state: LayerState, sends: list[Send]) -> list[Send]:
         raise AgentsExhaustedError(
             state["layer"],
             dict(state.get("failures", {})),
-            state["settings"]["min_agents"],
+            state["settings"]["options"]["min_agents"],
         )
     return sends
 
@@ -227,7 +227,11 @@ def route_after_refine(state: LayerState) -> list[Send] | Literal["summarize"]:
 
 def decides_by_verdict(state: LayerState, verdict: bool) -> bool:
     """Whether this layer's stop is decided by converged rounds and a verdict."""
-    return verdict and residual_runs(state) and state["settings"]["early_stopping"]
+    return (
+        verdict
+        and residual_runs(state)
+        and state["settings"]["options"]["early_stopping"]
+    )
 
 
 def route_after_summary(
@@ -256,6 +260,9 @@ def route_after_verdict(state: LayerState) -> Literal["residual", "__end__"]:
 def route_after_layer(state: MoAState) -> Literal["layer", "finish"]:
     """Run another layer unless the last one stopped or the depth is reached."""
     layers = state["layers"]
-    if layers[-1]["stopped"] or len(layers) >= state["settings"]["max_layers"]:
+    if (
+        layers[-1]["stopped"]
+        or len(layers) >= state["settings"]["options"]["max_layers"]
+    ):
         return "finish"
     return "layer"

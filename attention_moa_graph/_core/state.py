@@ -1,7 +1,5 @@
 """Graph state: the public input/output schemas, layer-private state and reducers."""
 
-from __future__ import annotations
-
 import operator
 from typing import Annotated, Any, Literal
 
@@ -10,29 +8,7 @@ from langgraph.graph.message import add_messages
 from typing_extensions import NotRequired, TypedDict
 
 from attention_moa_graph._calls.usage import CallRecord, UsageReport
-
-Role = Literal[
-    "draft",
-    "cross_attention",
-    "self_attention",
-    "critique",
-    "refine",
-    "summary",
-    "residual",
-    "verdict",
-]
-"""The `moa_role` of a model call (`critique`: one batched call per critic)."""
-
-# The roles a temperature can be set for; batched critiques use cross_attention's.
-ROLES: tuple[Role, ...] = (
-    "draft",
-    "cross_attention",
-    "self_attention",
-    "refine",
-    "summary",
-    "residual",
-    "verdict",
-)
+from attention_moa_graph._core.options import MoAOptionsDict
 
 StopReason = Literal["early_stop", "max_layers"]
 
@@ -144,13 +120,9 @@ class RunSettings(TypedDict):
     """Agent name -> model spec chosen for this run (empty: the built models)."""
     aggregator_model: str | None
     """The aggregator's model spec for this run, or None for the built one."""
-    max_layers: int
-    early_stopping: bool
-    cross_attention: bool
-    self_attention: bool
-    residual: bool
-    min_agents: int
-    """Fewest agents a layer may go on with after failures."""
+    options: MoAOptionsDict
+    """The run's value of every option held as plain data (all but `prompts`,
+    `retry_policy` and the groups): the built ones, narrowed by the context."""
     params: dict[str, dict[str, Any]]
     """`moa_role` -> the call-time model parameters of that role's calls."""
     tools: NotRequired[list[dict[str, Any]]]

@@ -51,7 +51,9 @@ from attention_moa_graph.adapters._leaf import children_of, detached, prepend
 from attention_moa_graph.adapters.streaming import StopGate, astream_answer, cut_at_stop
 from attention_moa_graph.adapters.structured import Method, structured_runnable
 
-_OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | {"calls"}
+_OPTION_NAMES = frozenset(s.name for s in MoAOptions.settings()) | set(
+    MoAOptions.groups()
+)
 
 
 class AttentionMoAChatModel(BaseChatModel):
@@ -146,10 +148,10 @@ class AttentionMoAChatModel(BaseChatModel):
             ls_model_type="chat",
         )
         run = self._run_options(kwargs)
-        temperature = run.get("temperature", self.options.temperature)
+        temperature = run.get("temperature", self.options.sampling.temperature)
         if temperature is not None:
             params["ls_temperature"] = temperature
-        max_tokens = run.get("max_tokens", self.options.calls.max_tokens)
+        max_tokens = run.get("max_tokens", self.options.sampling.max_tokens)
         if max_tokens is not None:
             params["ls_max_tokens"] = max_tokens
         if stop or self.stop:
@@ -233,7 +235,7 @@ class AttentionMoAChatModel(BaseChatModel):
         for name, value in kwargs.items():
             if name not in _OPTION_NAMES:
                 continue
-            if name == "calls" or MoAOptions.setting(name).knob.run is None:
+            if name in MoAOptions.groups() or MoAOptions.setting(name).knob.run is None:
                 raise ValueError(
                     f"`{name}` cannot change per call; set it when building the "
                     f"model: AttentionMoAChatModel(..., {name}=...)."

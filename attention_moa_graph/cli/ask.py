@@ -176,7 +176,7 @@ def _resume(args: argparse.Namespace, lineup: Lineup | None) -> str:
 def run_ask(args: argparse.Namespace) -> int:
     """Answer one question; returns the exit status."""
     out = Console(stderr=False, highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.resume and (args.question or not args.thread or args.no_db):
         errors.print(
             "[red]error:[/red] --resume takes --thread ID (and a saved run), "

@@ -16,6 +16,7 @@ from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph._core.graph import create_attention_moa
 from attention_moa_graph._core.options import MoAOptions
+from attention_moa_graph.cli.flags import add_option_flags, options_from
 
 DEMO_PREFIX = "demo:"
 DEMO_NOTICE = (
@@ -107,47 +108,6 @@ def ensemble_options() -> argparse.ArgumentParser:
     )
     add_option_flags(options.add_argument_group("ensemble options"))
     return options
-
-
-def add_option_flags(group: Any) -> None:
-    """One flag per option of `MoAOptions`, as its knob declares it.
-
-    Flags not given are left out of the parsed arguments (`SUPPRESS`), so
-    `options_from` leaves those options at their defaults.
-    """
-    for setting in MoAOptions.settings():
-        knob, flag = setting.knob, setting.knob.flag
-        text = knob.doc.replace("%", "%%").replace("`", "")
-        if flag.negate:
-            group.add_argument(
-                *flag.names,
-                dest=setting.name,
-                action="store_const",
-                const=False,
-                default=argparse.SUPPRESS,
-                help=f"switch off {setting.name} (on by default): {text}",
-            )
-            continue
-        group.add_argument(
-            *flag.names,
-            dest=setting.name,
-            type=flag.parse,
-            metavar=flag.metavar,
-            action="append" if flag.repeat else "store",
-            default=argparse.SUPPRESS,
-            help=f"{text} (default: {setting.default_text})",
-        )
-
-
-def options_from(args: argparse.Namespace) -> MoAOptions:
-    """The options the command line set; the others keep their defaults."""
-    chosen: dict[str, Any] = {}
-    for setting in MoAOptions.settings():
-        if hasattr(args, setting.name):
-            value = getattr(args, setting.name)
-            repeat = setting.knob.flag.repeat
-            chosen[setting.name] = repeat(value) if repeat else value
-    return MoAOptions.build(where="the command line", **chosen)
 
 
 def _split_named(value: str) -> tuple[str | None, str]:

@@ -19,14 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from attention_moa_graph._calls.errors import MoAError
 from attention_moa_graph._calls.models import LazyModel
 from attention_moa_graph._calls.transport import async_http_client
-from attention_moa_graph.cli.ensemble import (
-    DEMO_PREFIX,
-    ensemble_options,
-    model_from,
-    options_from,
-)
-from attention_moa_graph.evaluation import depth as depth_study
-from attention_moa_graph.evaluation import harness, report
+from attention_moa_graph.cli.ensemble import DEMO_PREFIX, ensemble_options, model_from
+from attention_moa_graph.cli.flags import options_from
+from attention_moa_graph.evaluation import depth as depth_study, harness, report
 from attention_moa_graph.evaluation.datafiles import (
     BenchmarkDataError,
     dumps,
@@ -357,7 +352,7 @@ async def _judge(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run one `eval` step; returns the exit status."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         out = getattr(args, "out", None)
         if out is not None and out.exists() and not out.is_dir():

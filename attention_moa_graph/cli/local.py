@@ -13,7 +13,7 @@ def run_local(args: argparse.Namespace) -> int:
     from attention_moa_graph.local import LocalRuntimeError
     from attention_moa_graph.local.install import install, status
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.step == "status":
         print(status())
         return 0

@@ -9,6 +9,8 @@ import os
 from rich.console import Console
 from rich.markup import escape
 
+from attention_moa_graph._extras import MissingExtraError, require
+from attention_moa_graph.adapters.server import ServeLimits
 from attention_moa_graph.cli.ensemble import build_graph, lineup_from
 
 KEY_VARIABLE = "ATTENTION_MOA_API_KEY"
@@ -16,8 +18,6 @@ KEY_VARIABLE = "ATTENTION_MOA_API_KEY"
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     """The flags of `serve`: where it listens and what clients may do."""
-    from attention_moa_graph.adapters.server import ServeLimits
-
     defaults = ServeLimits()
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)"
@@ -79,10 +79,15 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; returns the exit status."""
-    from attention_moa_graph.adapters.server import ChatCompletionsServer, ServeLimits
-
     console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        require("serve", "starlette", "uvicorn", what="attention-moa serve")
+    except MissingExtraError as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
+    from attention_moa_graph.adapters.server import ChatCompletionsServer
+
     key = os.environ.get(args.server_key_env) or None
     try:
         limits = ServeLimits(

@@ -39,7 +39,8 @@ from attention_moa_graph._core.context import MoAContext, as_context, overrides_
 from attention_moa_graph._core.graph import check_turn
 from attention_moa_graph._core.messages import build_summary_messages, strip_fences
 from attention_moa_graph._core.nodes import agent_failed, aggregator_failed
-from attention_moa_graph._core.options import MoAOptions, role_params
+from attention_moa_graph._core.options import MoAOptions
+from attention_moa_graph._core.sampling import role_params
 from attention_moa_graph._core.state import MoAInput
 from attention_moa_graph._knobs import Setting
 
@@ -169,7 +170,7 @@ def _build(
 
     def prepare(state: BaselineState, runtime: Runtime[Any]) -> dict[str, Any]:
         check_turn(state)  # type: ignore[arg-type]
-        params = role_params(options, _run_overrides(runtime.context))
+        params = role_params(options.sampling, _run_overrides(runtime.context))
         for agent in (*agents, *([aggregator] if aggregator else [])):
             agent.model.get()
         return {

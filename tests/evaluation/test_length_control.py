@@ -144,6 +144,7 @@ def test_bad_gamed_files_and_mixed_models_are_refused(tmp_path: Path) -> None:
         length_controlled_winrate(rows, gamed)
 
 
+@pytest.mark.slow
 def test_score_command_prints_lc_with_df_gamed(
     tmp_path: Path, alpaca_data: Path
 ) -> None:

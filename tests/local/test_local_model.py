@@ -15,6 +15,9 @@ import pytest
 from attention_moa_graph import create_attention_moa
 from tests.helpers import ANY_TAG, run_python
 
+# One worker runs them all: they share the module's local server.
+pytestmark = [pytest.mark.local_model, pytest.mark.xdist_group("local_model")]
+
 QUESTION = "What is the capital of France? Answer in one sentence."
 
 

@@ -10,6 +10,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+# Every test runs the command in processes of its own.
+pytestmark = pytest.mark.slow
+
 
 def ask(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}

@@ -55,7 +55,7 @@ def body(record) -> str:
     return json.dumps([record.model, record.messages], sort_keys=True)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_args(request, tmp_path):
     if request.param == "sqlite":
         return ["--sqlite", str(tmp_path / "checkpoints.sqlite")]
@@ -63,6 +63,7 @@ def store_args(request, tmp_path):
     return ["--postgres", dsn]
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_layer_resumes_without_repeating_recorded_calls(store_args):
     stall = StallLayerTwo()
     with FakeOpenAIServer(latency=stall) as server:

@@ -19,6 +19,9 @@ from tests.evaluation.test_length_control import write_gamed
 from tests.helpers import run_eval
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+# Every test runs the command in processes of its own.
+pytestmark = pytest.mark.slow
+
 DEMO = ["-p", "demo:alpha", "-p", "demo:beta", "-a", "demo:chair"]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.load import run_load
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def test_concurrent_queries_with_faults_all_complete_with_clean_answers(capsys):

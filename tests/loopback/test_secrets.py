@@ -84,6 +84,7 @@ def ask(server, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_cli_never_prints_the_key(fake_server, tmp_path):
     done = ask(fake_server, "--json", "--db", str(tmp_path / "cli.sqlite"))
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_client
 
-pytestmark = pytest.mark.anyio
+# One worker runs them all: they share the module's `langgraph dev` server.
+pytestmark = [pytest.mark.anyio, pytest.mark.server, pytest.mark.xdist_group("studio")]
 
 if sys.version_info < (3, 11):
     # langgraph-cli's in-memory server (langgraph-api) installs on 3.11+ only;

@@ -120,7 +120,7 @@ def test_a_users_own_model_keeps_its_transport(server):
 def test_a_users_model_given_the_client_works_on_every_loop(server):
     from langchain_openai import ChatOpenAI
 
-    from attention_moa_graph import async_http_client
+    from attention_moa_graph.transport import async_http_client
 
     mine = ChatOpenAI(
         model="a",

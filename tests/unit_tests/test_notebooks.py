@@ -17,6 +17,7 @@ OFFLINE = [
 
 
 @pytest.mark.parametrize("name", OFFLINE)
+@pytest.mark.notebooks
 def test_notebook_runs_offline(name):
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(

@@ -7,8 +7,11 @@ options a run may override), the chat model and the evaluation systems.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import typing
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,16 +23,20 @@ from attention_moa_graph import (
     CallPolicy,
     MoAContext,
     MoAOptions,
+    MoAOptionsDict,
     MoAPrompts,
     create_attention_moa,
 )
 from attention_moa_graph._core.config import build_config
-from attention_moa_graph.cli.ensemble import ensemble_options, options_from
+from attention_moa_graph._core.state import RunSettings
+from attention_moa_graph.cli.ensemble import ensemble_options
+from attention_moa_graph.cli.flags import options_from
 from attention_moa_graph.evaluation.systems import SystemSpec
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import fake_agents
 
 pytestmark = pytest.mark.anyio
+PACKAGE = Path(__file__).resolve().parents[2] / "attention_moa_graph"
 SETTINGS = MoAOptions.settings()
 NAMES = [s.name for s in SETTINGS]
 TWO = ("demo:a", "demo:b")
@@ -123,7 +130,7 @@ def run_value(settings: dict, name: str) -> Any:
         return settings["params"]["draft"]["repeat_penalty"]
     if name == "role_max_tokens":
         return {"cross_attention": settings["params"]["cross_attention"]["max_tokens"]}
-    return settings[name]
+    return settings["options"][name]
 
 
 def test_exactly_the_run_options_are_in_the_context_schema():
@@ -145,6 +152,61 @@ def test_each_run_option_reaches_a_run_through_its_context(name):
     )
     for context in (MoAContext(**{name: example}), {name: example}):
         assert run_value(config.for_run(context), name) == example
+
+
+def test_the_typed_views_spell_exactly_the_declared_options():
+    # The factory's keywords: every option, and each group whole.
+    keywords = typing.get_type_hints(MoAOptionsDict)
+    assert keywords == {
+        **{s.name: s.kind for s in SETTINGS},
+        **MoAOptions.groups(),
+    }
+    # The run context: the lineup, then each run option as optional, documented.
+    context = typing.get_type_hints(MoAContext)
+    for name in RUN_OPTIONS:
+        setting = MoAOptions.setting(name)
+        assert context[name] == typing.Optional[setting.kind], name  # noqa: UP045
+        described = MoAContext.__dataclass_fields__[name].metadata["description"]
+        assert described.startswith(setting.knob.doc), name
+    # A run's settings hold the options by the keywords' type, none by hand.
+    run = typing.get_type_hints(RunSettings)
+    assert run["options"] is MoAOptionsDict
+    assert not set(run) & set(NAMES)
+
+
+def test_no_other_class_lists_the_options_by_hand():
+    """An option is spelled in at most three package files: its declaration, the
+    keywords' TypedDict and (if a run may set it) the context. A class naming
+    four or more options would be a fourth copy to keep in step."""
+    views = {"MoAOptionsDict", "MoAContext"}
+    spelled: dict[str, set[str]] = {name: set() for name in NAMES}
+    copies = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            fields = [
+                item.target.id
+                for item in node.body
+                if isinstance(item, ast.AnnAssign)
+                and isinstance(item.target, ast.Name)
+                and item.target.id in spelled
+            ]
+            declared = [
+                item.target.id
+                for item in node.body
+                if isinstance(item, ast.AnnAssign)
+                and isinstance(item.target, ast.Name)
+                and isinstance(item.value, ast.Call)
+                and getattr(item.value.func, "id", None) == "option"
+            ]
+            for name in declared if node.name not in views else fields:
+                spelled[name].add(path.name)
+            if len(fields) >= 4 and node.name not in views and not declared:
+                copies.append(f"{path.name}:{node.name}")
+    assert copies == []
+    assert {n: len(files) for n, files in spelled.items() if len(files) > 3} == {}
+    assert all(spelled.values())
 
 
 def test_an_unknown_option_names_the_nearest_one():
@@ -252,3 +314,26 @@ async def test_a_parameter_a_model_cannot_take_fails_before_any_call():
     with pytest.raises(ValueError, match="repeat_penalty.*OpenAI-protocol"):
         await graph.ainvoke({"messages": [("user", "hi")]})
     assert all(not p.model.calls for p in agents)
+
+
+@pytest.mark.slow
+def test_mypy_rejects_misspelled_and_mistyped_options(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    example = PACKAGE.parent / "tests" / "typecheck" / "options_example.py"
+    marked = example.read_text(encoding="utf-8")
+    bare = re.sub(r"  # type: ignore\[[a-z-]+\]$", "", marked, flags=re.M)
+    assert bare != marked
+    probe = tmp_path / "probe.py"
+    probe.write_text(bare, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(probe)],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == marked.count("# type: ignore["), done.stdout
+    assert any('"max_layer"' in e and 'did you mean "max_layers"' in e for e in errors)

@@ -34,23 +34,57 @@ def test_all_lists_exactly_the_public_names_sorted():
         "MoAInput",
         "MoAInputError",
         "MoAOptions",
+        "MoAOptionsDict",
         "MoAOutput",
         "MoAPrompts",
         "MoAState",
         "ModelLike",
         "Proposer",
         "STOP_SIGNAL",
+        "Sampling",
         "StreamEvent",
         "UsageReport",
         "__version__",
         "astream_answer",
-        "async_http_client",
         "create_attention_moa",
         "estimate_cost",
         "is_stop_signal",
     }
     for name in attention_moa_graph.__all__:
         assert hasattr(attention_moa_graph, name)
+    assert set(dir(attention_moa_graph)) >= set(attention_moa_graph.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'create_attention'"):
+        attention_moa_graph.create_attention  # noqa: B018
+
+
+def test_public_classes_and_functions_name_the_package_as_their_module():
+    import inspect
+    import pickle
+
+    from attention_moa_graph import AgentsExhaustedError, MoAError, transport
+
+    for name in attention_moa_graph.__all__:
+        value = getattr(attention_moa_graph, name)
+        if isinstance(value, type) or inspect.isfunction(value):
+            assert value.__module__ == "attention_moa_graph", name
+    # So a traceback shows the public path, and a pickle loads from it.
+    assert repr(MoAError) == "<class 'attention_moa_graph.MoAError'>"
+    assert pickle.loads(pickle.dumps(MoAError("x"))).args == ("x",)
+    assert AgentsExhaustedError.__module__ == "attention_moa_graph"
+    assert transport.__all__ == ["async_http_client"]
+    assert transport.async_http_client.__module__ == "attention_moa_graph.transport"
+
+
+def test_importing_the_package_loads_nothing_until_a_name_is_used():
+    code = (
+        "import sys, attention_moa_graph as m;"
+        "print(sorted(k for k in sys.modules if k.startswith('attention_moa_graph')));"
+        "m.create_attention_moa;"
+        "print('attention_moa_graph._core.graph' in sys.modules)"
+    )
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["['attention_moa_graph']", "True"]
 
 
 def test_proposer_is_a_frozen_dataclass():

@@ -39,12 +39,12 @@ from attention_moa_graph._calls.loop import start_on_loop
 from attention_moa_graph.adapters.server import _openai_api as api
 from attention_moa_graph.adapters.server._completion import Run, error_response
 from attention_moa_graph.adapters.server._http import (
-    ServeLimits,
     check_headers,
     check_json,
     head_deadline_protocol,
     read_body,
 )
+from attention_moa_graph.adapters.server._limits import ServeLimits
 
 log = logging.getLogger("attention_moa_graph.serve")
 T = TypeVar("T")

@@ -1,0 +1,68 @@
+"""`ServeLimits`: what one server lets its clients do.
+
+Kept apart from the server's HTTP code so that the command line can show the
+defaults without importing Starlette and uvicorn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one server lets a client do.
+
+    Attributes:
+        api_key: The key every request must send as `Authorization: Bearer`;
+            None: no key (allowed on loopback addresses only, unless
+            `insecure_no_auth`).
+        allowed_hosts: Host names the `Host` and `Origin` headers may name,
+            beside the loopback names and the bound address; `*`: any.
+        max_body_bytes: Largest request body (413 above it).
+        max_running: Most runs at once; more requests get 503 and Retry-After.
+        head_timeout: Seconds a client may take to send a request's headers.
+        body_timeout: Seconds a client may take to send a request's body (408).
+        insecure_no_auth: Serve a non-loopback address without a key.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 1_000_000
+    max_running: int = 8
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    insecure_no_auth: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_running"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, not {getattr(self, name)}")
+        for name in ("head_timeout", "body_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0, not {getattr(self, name)}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("the API key is empty; set a key or none at all")
+
+    def check_bind(self, host: str) -> None:
+        """Refuse to serve a non-loopback address without a key.
+
+        Raises:
+            ValueError: Saying how to add a key.
+        """
+        if host in LOOPBACK_HOSTS or self.api_key or self.insecure_no_auth:
+            return
+        raise ValueError(
+            f"refusing to serve {host} without a key: anyone who reaches the port "
+            "would spend the models' API keys. Set ATTENTION_MOA_API_KEY (or name "
+            "another variable with --api-key-env), or pass --insecure-no-auth."
+        )
+
+    def hosts(self, bound: str) -> frozenset[str] | None:
+        """The names `Host` may carry (None: any)."""
+        if "*" in self.allowed_hosts:
+            return None
+        extra = {bound} if bound not in ("0.0.0.0", "::", "") else set()
+        return LOOPBACK_HOSTS | extra | {h.lower() for h in self.allowed_hosts}
