@@ -64,6 +64,7 @@ class ModelCall:
     def record(self, reply: BaseMessage) -> CallRecord:
         """What the call cost, for the usage report."""
         usage = reply.usage_metadata if isinstance(reply, AIMessage) else None
+        details = usage.get("input_token_details") or {} if usage else {}
         return CallRecord(
             role=self.role,
             agent=self.agent.name,
@@ -71,6 +72,7 @@ class ModelCall:
             input_tokens=usage["input_tokens"] if usage else 0,
             output_tokens=usage["output_tokens"] if usage else 0,
             total_tokens=usage["total_tokens"] if usage else 0,
+            cached_input_tokens=int(details.get("cache_read") or 0),
         )
 
 

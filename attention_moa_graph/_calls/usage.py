@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 
 class TokenUsage(TypedDict):
@@ -12,6 +12,10 @@ class TokenUsage(TypedDict):
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cached_input_tokens: NotRequired[int]
+    """Of `input_tokens`, those the provider read from its prompt cache, as it
+    reports them (OpenAI's and llama.cpp's `cached_tokens`, Anthropic's cache
+    reads); 0 where it reports none."""
 
 
 class UsageReport(TypedDict):
@@ -37,11 +41,14 @@ class CallRecord(TypedDict):
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cached_input_tokens: NotRequired[int]
 
 
 def empty_usage() -> TokenUsage:
     """Zero calls, zero tokens."""
-    return TokenUsage(calls=0, input_tokens=0, output_tokens=0, total_tokens=0)
+    return TokenUsage(
+        calls=0, input_tokens=0, output_tokens=0, total_tokens=0, cached_input_tokens=0
+    )
 
 
 def _add(into: TokenUsage, other: TokenUsage) -> None:
@@ -49,6 +56,10 @@ def _add(into: TokenUsage, other: TokenUsage) -> None:
     into["input_tokens"] += other["input_tokens"]
     into["output_tokens"] += other["output_tokens"]
     into["total_tokens"] += other["total_tokens"]
+    # Records saved before the field existed have none.
+    into["cached_input_tokens"] = into.get("cached_input_tokens", 0) + other.get(
+        "cached_input_tokens", 0
+    )
 
 
 def empty_report() -> UsageReport:
@@ -65,6 +76,7 @@ def report_calls(calls: Iterable[CallRecord]) -> UsageReport:
             input_tokens=call["input_tokens"],
             output_tokens=call["output_tokens"],
             total_tokens=call["total_tokens"],
+            cached_input_tokens=call.get("cached_input_tokens", 0),
         )
         _add(report["total"], usage)
         _add(report["by_role"].setdefault(call["role"], empty_usage()), usage)

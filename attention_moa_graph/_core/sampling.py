@@ -16,13 +16,14 @@ SamplingRole = Literal[
     "draft",
     "cross_attention",
     "self_attention",
+    "critique",
     "refine",
     "summary",
     "residual",
     "verdict",
 ]
-"""The `moa_role`s sampling can be set for; a batched critique (`critique`)
-samples like a cross-attention call."""
+"""The `moa_role` of each kind of call (`critique`: one batched call per critic,
+which samples like a cross-attention call unless set apart)."""
 
 ROLES: tuple[SamplingRole, ...] = typing.get_args(SamplingRole)
 
@@ -85,7 +86,9 @@ class Sampling(Options):
     temperatures: Mapping[SamplingRole, float] | None = option(
         None,
         doc="Per-role temperatures (`draft`, `cross_attention`, `self_attention`, "
-        "`refine`, `summary`, `residual`, `verdict`), applied after `temperature`.",
+        "`critique` (batched), `refine`, `summary`, `residual`, `verdict`), applied "
+        "after `temperature`; a batched critique takes `cross_attention`'s unless "
+        "given its own.",
         check=_role_temperatures,
         flag=Flag(("--role-temperature",), metavar="ROLE=T"),
         example={"summary": 0.0},
@@ -104,8 +107,7 @@ class Sampling(Options):
     role_max_tokens: Mapping[SamplingRole, int] | None = option(
         None,
         doc="Per-role caps on the tokens of each call (same roles as "
-        "`temperatures`), applied after `max_tokens`; e.g. shorter critiques. "
-        "Batched critiques use `max_tokens`.",
+        "`temperatures`), applied after `max_tokens`; e.g. shorter critiques.",
         check=_role_caps,
         flag=Flag(("--role-max-tokens",), metavar="ROLE=N"),
         example={"cross_attention": 80},
@@ -141,14 +143,15 @@ def role_params(built: Sampling, run: Mapping[str, Any]) -> dict[str, Any]:
         if layer.get("temperature") is not None:
             temperatures = dict.fromkeys(ROLES, float(layer["temperature"]))
         temperatures.update(layer.get("temperatures") or {})
-    if "cross_attention" in temperatures:
+    own = {**(built.temperatures or {}), **(run.get("temperatures") or {})}
+    if "cross_attention" in temperatures and "critique" not in own:
         temperatures["critique"] = temperatures["cross_attention"]
     temperatures.setdefault("verdict", 0.0)  # a judgement, not a composition
     max_tokens = run.get("max_tokens") or built.max_tokens
     penalty = run.get("repeat_penalty") or built.repeat_penalty
     caps = {**(built.role_max_tokens or {}), **(run.get("role_max_tokens") or {})}
     params: dict[str, Any] = {}
-    for role in (*ROLES, "critique"):
+    for role in ROLES:
         chosen: dict[str, Any] = {}
         if role in temperatures:
             chosen["temperature"] = temperatures[role]

@@ -264,6 +264,9 @@ class AttentionMoAChatModel(BaseChatModel):
                 input_tokens=usage["total"]["input_tokens"],
                 output_tokens=usage["total"]["output_tokens"],
                 total_tokens=usage["total"]["total_tokens"],
+                input_token_details={
+                    "cache_read": usage["total"].get("cached_input_tokens", 0)
+                },
             ),
             response_metadata={
                 "model_name": f"{self.model_name} ({chair})"

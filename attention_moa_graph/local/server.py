@@ -1,26 +1,39 @@
-"""One `llama-server` process per Python process, shared by every local agent.
+"""One `llama-server` per user and model file, shared by every process of that user.
 
-It starts on first use, on a free 127.0.0.1 port with a random API key, logs
-to a file (never to the terminal or the answer), and stops at exit. A small
-supervisor process (see `supervise`) stops it too if this process dies
-without cleaning up, so no server is ever left behind.
+A process that needs a model takes a lease on its server: under a file lock
+it reads the server's state file (port, key, pids), checks that the server
+answers, and adds itself to the server's users; the first process finds no
+state and starts the server. The server runs under a keeper (see `keeper`),
+a small detached process that stops it once its last user has gone (ended,
+or killed) and `idle_seconds` have passed with none. So a demo, a test and a
+second terminal share one server and its cores instead of starting one each.
+
+The key reaches the server through its environment, never its command line
+(which `ps` shows to every user of the machine); the state file that holds it
+is readable by its owner only. Each lease gets its own slots of the server,
+so the calls of one process's agents keep their cached prompts (see
+`Lease.slot_for`).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
+import hashlib
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from attention_moa_graph.local.runtime import (
@@ -32,141 +45,223 @@ from attention_moa_graph.local.runtime import (
 START_TIMEOUT = 60.0
 """Seconds a server may take to load its model and answer its health check."""
 
+IDLE_SECONDS_VARIABLE = "ATTENTION_MOA_LOCAL_IDLE_SECONDS"
+"""Overrides `ServerSettings.idle_seconds` for the servers this process starts."""
+
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """How the shared server is started.
+    """How a shared server is sized; fixed by the process that starts it.
 
-    The defaults suit a 135M-parameter model on a small CPU: enough parallel
-    slots for a stage of a few agents (more requests queue), room for an
-    Attention-MoA prompt in each, and a server-side cap on any one reply.
+    The defaults suit a 135M-parameter model on a small CPU: every core (one
+    server serves every process), one slot per agent of a default lineup for
+    two processes at once, room for an Attention-MoA prompt in each, and a
+    server-side cap on any one reply.
     """
 
     slots: int = 8
+    slots_per_user: int = 4
+    """Slots each lease keeps its agents' calls on: a proposer lineup of three
+    and its aggregator."""
     context_per_slot: int = 4096
-    threads: int = max(1, min(4, os.cpu_count() or 1))
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_reply_tokens: int = 1024
-    """The server's own cap (`-n`); the call policy's `max_tokens` is usually lower."""
+    """The server's own cap (`-n`); the sampling's `max_tokens` is usually lower."""
+    idle_seconds: float = 60.0
+    """How long the server outlives its last user."""
 
 
-class LlamaServer:
-    """A running `llama-server`; `base_url` and `api_key` are what clients need."""
+def server_command(
+    runtime: Runtime, model: Path, settings: ServerSettings, port: int
+) -> list[str]:
+    """The `llama-server` command line: no secret in it."""
+    s = settings
+    return [
+        runtime.server,
+        "-m", str(model),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "-np", str(s.slots),
+        "-c", str(s.slots * s.context_per_slot),
+        "-t", str(s.threads),
+        "-n", str(s.max_reply_tokens),
+        "-a", model.stem,
+        "--metrics",
+    ]  # fmt: skip
 
-    def __init__(self, runtime: Runtime, model: Path, settings: ServerSettings):
-        """Prepare, without starting."""
-        self.runtime, self.model, self.settings = runtime, model, settings
-        self.api_key = secrets.token_hex(16)
-        self.log_path = (
-            Path(tempfile.gettempdir()) / f"attention-moa-llama-{os.getpid()}.log"
+
+def server_environment(runtime: Runtime, api_key: str) -> dict[str, str]:
+    """The server's environment: the key (llama-server reads `LLAMA_API_KEY`)."""
+    environment = dict(os.environ)
+    environment["LLAMA_API_KEY"] = api_key
+    if runtime.library_path:
+        existing = environment.get("LD_LIBRARY_PATH", "")
+        environment["LD_LIBRARY_PATH"] = os.pathsep.join(
+            [runtime.library_path, *([existing] if existing else [])]
         )
-        self.port = 0
-        self.pid: int | None = None
-        self._supervisor: subprocess.Popen[bytes] | None = None
+    return environment
+
+
+def exit_reason(runtime: Runtime, code: int, log: Path) -> str:
+    """Why a server that exited while starting did, for the user."""
+    signalled = code - 128 if code > 128 else -code if code < 0 else None
+    if signalled == signal.SIGILL:
+        return (
+            f"llama-server ({runtime.source}) stopped with an illegal instruction: "
+            "it was built for a CPU with instructions this one lacks. Run "
+            f"`{INSTALL_COMMAND} --build` to build it for this machine (needs "
+            "cmake and a C++ compiler)."
+        )
+    return (
+        f"llama-server ({runtime.source}) exited with status {code} while "
+        f"starting; its log is {log}."
+    )
+
+
+def healthy(port: int, api_key: str, timeout: float = 2.0) -> bool:
+    """Whether the server on `port` answers its health check with this key."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/health",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def state_dir() -> Path:
+    """This user's directory of shared-server state (owner-only)."""
+    path = Path.home() / ".cache" / "attention-moa" / "servers"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """Where one shared server is described: its state, lock, users and log."""
+
+    base: Path
+
+    @classmethod
+    def of(cls, runtime: Runtime, model: Path) -> ServerFiles:
+        """The files of the server for this binary and model file."""
+        identity = f"{Path(runtime.server).resolve()}\0{model.resolve()}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        return cls(state_dir() / digest)
+
+    @property
+    def state(self) -> Path:
+        """The state file: port, key, pids, model, settings (owner-only)."""
+        return self.base.with_suffix(".json")
+
+    @property
+    def lock(self) -> Path:
+        """The lock every user and the keeper take to read or change the state."""
+        return self.base.with_suffix(".lock")
+
+    @property
+    def users(self) -> Path:
+        """One entry per process holding a lease: `<pid>-<start>`, its seat."""
+        return self.base.with_suffix(".users")
+
+    @property
+    def log(self) -> Path:
+        """The server's output."""
+        return self.base.with_suffix(".log")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the server's lock (across processes) for the block."""
+        descriptor = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+
+    def read_state(self) -> dict[str, object] | None:
+        """The state, or None if there is none (or it is unreadable)."""
+        try:
+            data = json.loads(self.state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_state(self, state: dict[str, object]) -> None:
+        """Replace the state at once (never half-written), readable by its owner."""
+        partial = self.state.with_suffix(".partial")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(state, out)
+        partial.replace(self.state)
+
+    def live_users(self) -> dict[int, int]:
+        """Pid -> seat of each process that holds a lease and still runs."""
+        found: dict[int, int] = {}
+        try:
+            entries = list(self.users.iterdir())
+        except OSError:
+            return found
+        for entry in entries:
+            pid, _, started = entry.name.partition("-")
+            if pid.isdigit() and process_start(int(pid)) == started:
+                with contextlib.suppress(OSError, ValueError):
+                    found[int(pid)] = int(entry.read_text(encoding="utf-8") or 0)
+            else:
+                entry.unlink(missing_ok=True)  # its process has ended
+        return found
+
+
+def process_start(pid: int) -> str:
+    """A token that tells a process from a later one with the same pid ('' if none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return ""
+        except PermissionError:
+            pass
+        return "0"  # no /proc: the pid alone
+    return fields[19] if len(fields) > 19 else "0"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """This process's use of a shared server: where it is and which slots are ours."""
+
+    port: int
+    api_key: str = field(repr=False)
+    server_pid: int
+    keeper_pid: int
+    slots: tuple[int, ...]
+    files: ServerFiles
+    _assigned: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def base_url(self) -> str:
         """The OpenAI-compatible endpoint."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> LlamaServer:
-        """Start the server and wait until it answers.
+    def slot_for(self, agent: str) -> int:
+        """The server slot that `agent`'s calls keep to, so its prompts stay cached.
 
-        Raises:
-            LocalRuntimeError: If it exits or does not answer in time; the
-                message gives the cause and the log file.
+        Agents get this lease's slots in the order they first ask, and share
+        them round-robin when there are more agents than slots.
         """
-        self.port = _free_port()
-        s = self.settings
-        command = [
-            self.runtime.server,
-            "-m", str(self.model),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--api-key", self.api_key,
-            "-np", str(s.slots),
-            "-c", str(s.slots * s.context_per_slot),
-            "-t", str(s.threads),
-            "-n", str(s.max_reply_tokens),
-            "-a", self.model.stem,
-        ]  # fmt: skip
-        environment = dict(os.environ)
-        if self.runtime.library_path:
-            existing = environment.get("LD_LIBRARY_PATH", "")
-            environment["LD_LIBRARY_PATH"] = os.pathsep.join(
-                [self.runtime.library_path, *([existing] if existing else [])]
-            )
-        self._supervisor = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "attention_moa_graph.local.supervise",
-                str(self.log_path),
-                "--",
-                *command,
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=environment,
-            start_new_session=True,  # Ctrl-C goes to this process, which stops it
-        )
-        assert self._supervisor.stdout is not None
-        line = self._supervisor.stdout.readline().strip()
-        self.pid = int(line) if line.isdigit() else None
-        self._wait_until_healthy()
-        return self
+        with _LOCK:
+            if agent not in self._assigned:
+                self._assigned[agent] = self.slots[
+                    len(self._assigned) % len(self.slots)
+                ]
+            return self._assigned[agent]
 
-    def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/health",
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        )
-        while time.monotonic() < deadline:
-            assert self._supervisor is not None
-            code = self._supervisor.poll()
-            if code is not None:
-                raise LocalRuntimeError(self._exit_reason(code))
-            try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise LocalRuntimeError(
-            f"llama-server did not answer within {START_TIMEOUT:g} s; its log is "
-            f"{self.log_path}."
-        )
 
-    def _exit_reason(self, code: int) -> str:
-        signalled = code - 128 if code > 128 else None
-        if signalled == signal.SIGILL:
-            return (
-                f"llama-server ({self.runtime.source}) stopped with an illegal "
-                "instruction: it was built for a CPU with instructions this one "
-                f"lacks. Run `{INSTALL_COMMAND} --build` to build it for this "
-                "machine (needs cmake and a C++ compiler)."
-            )
-        return (
-            f"llama-server ({self.runtime.source}) exited with status {code} while "
-            f"starting; its log is {self.log_path}."
-        )
-
-    def stop(self) -> None:
-        """Stop the server (closing the supervisor's stdin makes it stop)."""
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is None:
-            return
-        if supervisor.stdin is not None:
-            supervisor.stdin.close()
-        try:
-            supervisor.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            supervisor.kill()
-            supervisor.wait()
-        if supervisor.stdout is not None:
-            supervisor.stdout.close()
+_LOCK = threading.Lock()
+_LEASES: dict[Path, Lease] = {}
 
 
 def _free_port() -> int:
@@ -175,37 +270,148 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-_LOCK = threading.Lock()
-_SERVERS: dict[tuple[str, str, ServerSettings], LlamaServer] = {}
+def _idle_seconds(settings: ServerSettings) -> float:
+    value = os.environ.get(IDLE_SECONDS_VARIABLE)
+    try:
+        return float(value) if value else settings.idle_seconds
+    except ValueError:
+        return settings.idle_seconds
 
 
-def shared_server(
-    runtime: Runtime, model: Path, settings: ServerSettings
-) -> LlamaServer:
-    """The process's server for this model, started on first use."""
-    key = (runtime.server, str(model), settings)
+def _running(files: ServerFiles) -> dict[str, object] | None:
+    """The server's state if it runs and answers; else None (stale state removed)."""
+    state = files.read_state()
+    if state is None:
+        return None
+    keeper = int(str(state.get("keeper_pid", 0)))
+    if process_start(keeper) == str(state.get("keeper_start")) and healthy(
+        int(str(state["port"])), str(state["api_key"])
+    ):
+        return state
+    files.state.unlink(missing_ok=True)
+    return None
+
+
+def _start(
+    files: ServerFiles, runtime: Runtime, model: Path, settings: ServerSettings
+) -> dict[str, object]:
+    """Start the server under its keeper and wait until it answers."""
+    port, api_key = _free_port(), secrets.token_hex(16)
+    files.users.mkdir(mode=0o700, exist_ok=True)
+    keeper = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "attention_moa_graph.local.keeper",
+            "--base",
+            str(files.base),
+            "--idle",
+            str(_idle_seconds(settings)),
+            "--",
+            *server_command(runtime, model, settings, port),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=server_environment(runtime, api_key),
+        start_new_session=True,  # outlives this process; Ctrl-C here spares it
+    )
+    assert keeper.stdout is not None
+    line = keeper.stdout.readline().strip()
+    keeper.stdout.close()
+    server_pid = int(line) if line.isdigit() else 0
+    deadline = time.monotonic() + START_TIMEOUT
+    while not healthy(port, api_key):
+        code = keeper.poll()
+        if code is not None:
+            raise LocalRuntimeError(exit_reason(runtime, code, files.log))
+        if time.monotonic() > deadline:
+            keeper.terminate()
+            raise LocalRuntimeError(
+                f"llama-server did not answer within {START_TIMEOUT:g} s; its log "
+                f"is {files.log}."
+            )
+        time.sleep(0.1)
+    state: dict[str, object] = {
+        "port": port,
+        "api_key": api_key,
+        "server_pid": server_pid,
+        "keeper_pid": keeper.pid,
+        "keeper_start": process_start(keeper.pid),
+        "model": str(model),
+        "server": runtime.server,
+        "settings": asdict(settings),
+    }
+    files.write_state(state)
+    return state
+
+
+def shared_server(runtime: Runtime, model: Path, settings: ServerSettings) -> Lease:
+    """This process's lease on the user's server for `model`, started if needed.
+
+    Raises:
+        LocalRuntimeError: If the server cannot start or answer; the message
+            gives the cause and the log file.
+    """
+    files = ServerFiles.of(runtime, model)
     with _LOCK:
-        server = _SERVERS.get(key)
-        if server is None:
-            server = _SERVERS[key] = LlamaServer(runtime, model, settings).start()
-        return server
-
-
-def stop_servers() -> None:
-    """Stop every server this process started (also run at exit)."""
+        lease = _LEASES.get(files.base)
+        if lease is not None and healthy(lease.port, lease.api_key):
+            return lease
+    with files.locked():
+        state = _running(files) or _start(files, runtime, model, settings)
+        users = files.live_users()
+        seats = set(users.values())
+        seat = next(i for i in range(len(users) + 1) if i not in seats)
+        files.users.mkdir(mode=0o700, exist_ok=True)
+        mine = files.users / f"{os.getpid()}-{process_start(os.getpid())}"
+        mine.write_text(str(seat), encoding="utf-8")
+    size = state.get("settings")
+    size = size if isinstance(size, dict) else {}
+    slots, per_user = int(size.get("slots", 1)), int(size.get("slots_per_user", 1))
+    first = (seat * per_user) % max(slots, 1)
+    lease = Lease(
+        port=int(str(state["port"])),
+        api_key=str(state["api_key"]),
+        server_pid=int(str(state["server_pid"])),
+        keeper_pid=int(str(state["keeper_pid"])),
+        slots=tuple((first + i) % slots for i in range(min(per_user, slots))),
+        files=files,
+    )
     with _LOCK:
-        servers = list(_SERVERS.values())
-        _SERVERS.clear()
-    for server in servers:
-        server.stop()
+        _LEASES[files.base] = lease
+    return lease
 
 
-atexit.register(stop_servers)
+def leave_servers() -> None:
+    """End this process's leases (also run at exit).
+
+    Each server stops once its last user has left and its idle time passed.
+    """
+    with _LOCK:
+        leases = list(_LEASES.values())
+        _LEASES.clear()
+    for lease in leases:
+        entry = lease.files.users / f"{os.getpid()}-{process_start(os.getpid())}"
+        entry.unlink(missing_ok=True)
+
+
+def stop_server(lease: Lease) -> None:
+    """Stop a shared server now, whoever else uses it (tests, `local stop`)."""
+    with lease.files.locked():
+        lease.files.state.unlink(missing_ok=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(lease.keeper_pid, signal.SIGTERM)
+    with _LOCK:
+        _LEASES.pop(lease.files.base, None)
+
+
+atexit.register(leave_servers)
 
 
 def _forget_in_child() -> None:  # pragma: no cover - runs in a forked child
-    """A forked child does not own its parent's servers: never stop them."""
-    _SERVERS.clear()
+    """A forked child holds no lease of its parent's: it takes its own."""
+    _LEASES.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -6,19 +6,30 @@ a missing runtime is an error; elsewhere the tests skip, saying why.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from attention_moa_graph import create_attention_moa
 from tests.helpers import ANY_TAG, run_python
 
-# One worker runs them all: they share the module's local server.
-pytestmark = [pytest.mark.local_model, pytest.mark.xdist_group("local_model")]
+# `make test` runs them after the other tests, alone (see the Makefile).
+pytestmark = pytest.mark.local_model
 
+IDLE = "ATTENTION_MOA_LOCAL_IDLE_SECONDS"
 QUESTION = "What is the capital of France? Answer in one sentence."
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path, monkeypatch):
+    """The tests' servers are their own, not those of the user's other processes."""
+    monkeypatch.setenv("HOME", str(tmp_path))
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +68,9 @@ def test_a_real_model_answers_through_every_stage(runtime):
         early_stopping=False,
     )
     result = graph.invoke({"messages": [("user", QUESTION)]})
-    (started,) = server._SERVERS.values()
-    pid = started.pid
-    assert pid is not None and alive(pid)
+    (lease,) = server._LEASES.values()
+    pid = lease.server_pid
+    assert alive(pid)
 
     texts = [result["final_answer"]]
     replies = 1  # the residual synthesis
@@ -86,17 +97,19 @@ def test_a_real_model_answers_through_every_stage(runtime):
     for role in ("draft", "cross_attention", "self_attention", "refine", "summary"):
         assert usage["by_role"][role]["output_tokens"] > 0, role
         assert usage["by_role"][role]["input_tokens"] > 0, role
+    # The server reports the prompt tokens it read from its cache.
+    assert 0 < usage["total"]["cached_input_tokens"] < usage["total"]["input_tokens"]
     # Each call was held to max_tokens by the server.
     assert usage["total"]["output_tokens"] <= 48 * usage["total"]["calls"]
 
-    server.stop_servers()
+    server.stop_server(lease)
     deadline = time.monotonic() + 10
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(pid), "llama-server outlived stop_servers()"
+    assert not alive(pid), "llama-server outlived stop_server()"
 
 
-def test_the_server_dies_with_a_process_that_is_killed(runtime):
+def test_the_server_stops_once_its_last_user_is_killed(runtime, tmp_path):
     script = (
         "import os, signal\n"
         "from attention_moa_graph import create_attention_moa\n"
@@ -105,14 +118,58 @@ def test_the_server_dies_with_a_process_that_is_killed(runtime):
         " aggregator='local:smollm2@0', max_layers=1, max_tokens=8,"
         " cross_attention=False, self_attention=False)\n"
         "graph.invoke({'messages': [('user', 'Hi')]})\n"
-        "(s,) = server._SERVERS.values()\n"
-        "print(s.pid, flush=True)\n"
+        "(lease,) = server._LEASES.values()\n"
+        "print(lease.server_pid, lease.keeper_pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = run_python(script, timeout=120)
+    env = {**os.environ, "HOME": str(tmp_path), IDLE: "1"}
+    done = run_python(script, timeout=120, env=env)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    pid = int(done.stdout.split()[-1])
+    server_pid, keeper_pid = map(int, done.stdout.split()[-2:])
     deadline = time.monotonic() + 15
-    while alive(pid) and time.monotonic() < deadline:
+    while (alive(server_pid) or alive(keeper_pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive(pid), "llama-server was orphaned by a killed process"
+    assert not alive(server_pid), "llama-server outlived its last user"
+    assert not alive(keeper_pid)
+    assert not list((tmp_path / ".cache" / "attention-moa" / "servers").glob("*.json"))
+
+
+def test_two_ask_processes_share_one_server_and_both_answer(runtime, tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), IDLE: "30"}
+    command = [sys.executable, "-m", "attention_moa_graph.cli", "ask", "--json"]
+    command += ["--no-db", "-l", "1", "--max-tokens", "24", "Say hello."]
+    asks = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [ask.communicate(timeout=300) for ask in asks]
+    assert [ask.returncode for ask in asks] == [0, 0], outputs
+    results = [json.loads(out) for out, _ in outputs]
+    assert all(r["final_answer"].strip() for r in results)
+    states = list((tmp_path / ".cache" / "attention-moa" / "servers").glob("*.json"))
+    assert len(states) == 1  # one server for both
+    state = json.loads(states[0].read_text())
+    try:
+        # Its log has a task for every call of both runs.
+        log = states[0].with_suffix(".log").read_text()
+        calls = sum(r["usage"]["total"]["calls"] for r in results)
+        assert log.count("launch_slot_") == calls
+        keepers = [
+            p
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit()
+            and "local.keeper" in command_line(p)
+            and str(tmp_path) in command_line(p)
+        ]
+        assert len(keepers) == 1
+    finally:
+        os.kill(state["keeper_pid"], signal.SIGTERM)
+
+
+def command_line(process: Path) -> str:
+    try:
+        return (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

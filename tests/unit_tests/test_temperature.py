@@ -78,3 +78,15 @@ async def test_unknown_roles_in_the_context_are_rejected_before_any_call():
         await build().ainvoke(
             {"messages": [("user", "hi")]}, context={"temperatures": {"critic": 0.1}}
         )
+
+
+def test_a_batched_critique_samples_like_cross_attention_unless_set_apart():
+    from attention_moa_graph._core.sampling import Sampling, role_params
+
+    built = Sampling(temperatures={"cross_attention": 0.3}, max_tokens=100)
+    params = role_params(built, {})
+    assert params["critique"] == {"temperature": 0.3, "max_tokens": 100}
+    own = role_params(built, {"temperatures": {"critique": 0.0}})
+    assert own["critique"]["temperature"] == 0.0
+    capped = role_params(Sampling(role_max_tokens={"critique": 90}), {})
+    assert capped["critique"] == {"max_tokens": 90}
