@@ -82,6 +82,7 @@ bench: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m benchmarks.stop_decision
 	$(BIN)/python -m benchmarks.serve_load
 	$(BIN)/python -m benchmarks.footprint
+	$(BIN)/python -m benchmarks.local_runtime
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

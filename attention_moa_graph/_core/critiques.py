@@ -22,7 +22,7 @@ from attention_moa_graph._core.messages import (
     build_self_attention_messages,
     split_batched_critique,
 )
-from attention_moa_graph._core.nodes import proposer_node, with_note
+from attention_moa_graph._core.nodes import proposer_node
 from attention_moa_graph._core.routing import noted
 from attention_moa_graph._core.state import (
     BatchedCritiqueTask,
@@ -54,19 +54,24 @@ class Pairwise:
         prompts = config.options.prompts
 
         def plan(task: CritiqueTask) -> ModelCall:
+            note = task.get("tools_note")
             if role == "self_attention":
                 messages = build_self_attention_messages(
-                    prompts, task["messages"], task["own_answer"]
+                    prompts, task["messages"], task["own_answer"], note
                 )
             else:
                 messages = build_cross_attention_messages(
-                    prompts, task["messages"], task["own_answer"], task["target_answer"]
+                    prompts,
+                    task["messages"],
+                    task["own_answer"],
+                    task["target_answer"],
+                    note,
                 )
             return ModelCall(
                 role=role,
                 agent=config.agent_for(task["critic"], task["model"]),
                 layer=task["layer"],
-                messages=with_note(messages, task),
+                messages=messages,
                 params=task["params"],
                 target=task["target"] if role == "cross_attention" else None,
             )
@@ -125,11 +130,12 @@ class Batched:
                 role="critique",
                 agent=config.agent_for(task["critic"], task["model"]),
                 layer=task["layer"],
-                messages=with_note(
-                    build_batched_critique_messages(
-                        prompts, task["messages"], task["own_answer"], reviewed
-                    ),
-                    task,
+                messages=build_batched_critique_messages(
+                    prompts,
+                    task["messages"],
+                    task["own_answer"],
+                    reviewed,
+                    task.get("tools_note"),
                 ),
                 params=task["params"],
             )

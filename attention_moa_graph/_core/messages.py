@@ -143,32 +143,53 @@ def build_draft_messages(
     )
 
 
+def after_review_context(
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    own_answer: str,
+    request: str,
+    note: str | None = None,
+) -> list[AnyMessage]:
+    """One message: the agent's review context, then what its stage asks.
+
+    Every call an agent makes after drafting begins with the same text (the
+    conversation, the latest message, its own draft), so a server or provider
+    with a prompt cache (a llama.cpp slot, vLLM, OpenAI, Anthropic) reads
+    that part from the cache; the stage's request, and the run's tools note
+    for it, come last.
+    """
+    context = prompts.review_context.format(
+        conversation=conversation_transcript(messages),
+        question=latest_question(messages),
+        own_answer=fence("own-answer", own_answer),
+    )
+    parts = [context, request, *([note] if note else [])]
+    return [HumanMessage(content="\n\n".join(parts))]
+
+
 def build_cross_attention_messages(
     prompts: MoAPrompts,
     messages: Sequence[AnyMessage],
     own_answer: str,
     peer_answer: str,
+    note: str | None = None,
 ) -> list[AnyMessage]:
     """Critic j sees the conversation, its own draft and its target's draft only."""
-    text = prompts.cross_attention.format(
-        conversation=conversation_transcript(messages),
-        question=latest_question(messages),
-        own_answer=fence("own-answer", own_answer),
-        peer_answer=fence("peer-answer", peer_answer),
+    request = prompts.cross_attention.format(
+        peer_answer=fence("peer-answer", peer_answer)
     )
-    return [HumanMessage(content=text)]
+    return after_review_context(prompts, messages, own_answer, request, note)
 
 
 def build_self_attention_messages(
-    prompts: MoAPrompts, messages: Sequence[AnyMessage], own_answer: str
+    prompts: MoAPrompts,
+    messages: Sequence[AnyMessage],
+    own_answer: str,
+    note: str | None = None,
 ) -> list[AnyMessage]:
     """Agent i sees the conversation and its own draft."""
-    text = prompts.self_attention.format(
-        conversation=conversation_transcript(messages),
-        question=latest_question(messages),
-        own_answer=fence("own-answer", own_answer),
-    )
-    return [HumanMessage(content=text)]
+    request = prompts.self_attention.format()
+    return after_review_context(prompts, messages, own_answer, request, note)
 
 
 def build_batched_critique_messages(
@@ -176,6 +197,7 @@ def build_batched_critique_messages(
     messages: Sequence[AnyMessage],
     own_answer: str,
     answers: Sequence[tuple[str, bool]],
+    note: str | None = None,
 ) -> list[AnyMessage]:
     """Critic j sees the conversation, its draft and every draft under review.
 
@@ -187,13 +209,10 @@ def build_batched_critique_messages(
         + fence(f"answer-{number}", defang_markers(text))
         for number, (text, own) in enumerate(answers, start=1)
     )
-    text = prompts.batched_critique.format(
-        conversation=conversation_transcript(messages),
-        question=latest_question(messages),
-        own_answer=fence("own-answer", defang_markers(own_answer)),
-        answers=listed,
+    request = prompts.batched_critique.format(answers=listed)
+    return after_review_context(
+        prompts, messages, defang_markers(own_answer), request, note
     )
-    return [HumanMessage(content=text)]
 
 
 SECTION_MARKER = "[[answer {number}]]"
@@ -259,17 +278,15 @@ def build_refine_messages(
     messages: Sequence[AnyMessage],
     draft: str,
     suggestions: Sequence[str],
+    note: str | None = None,
 ) -> list[AnyMessage]:
     """Agent i sees its draft and the suggestions addressed to it, unattributed."""
     listed = "\n\n".join(
         fence(f"suggestion-{index}", text)
         for index, text in enumerate(suggestions, start=1)
     )
-    instructions = prompts.refine.format(
-        own_answer=fence("own-answer", draft),
-        suggestions=listed or "(no suggestions were made)",
-    )
-    return with_instructions(messages, instructions)
+    request = prompts.refine.format(suggestions=listed or "(no suggestions were made)")
+    return after_review_context(prompts, messages, draft, request, note)
 
 
 def build_summary_messages(

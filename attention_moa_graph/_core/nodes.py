@@ -111,7 +111,7 @@ def _agent_late(task: DraftTask | RefineTask, call: ModelCall) -> Update:
 
 
 def with_note(messages: list[AnyMessage], task: Mapping[str, Any]) -> list[AnyMessage]:
-    """A stage's messages with the run's tools note added to its instructions."""
+    """A draft's messages with the run's tools note added to its instructions."""
     note = task.get("tools_note")
     return with_instructions(messages, note) if note else messages
 
@@ -160,14 +160,12 @@ def make_refine_node(config: MoAConfig) -> ModelNode:
             role="refine",
             agent=config.agent_for(task["agent"], task["model"]),
             layer=task["layer"],
-            messages=with_note(
-                build_refine_messages(
-                    config.options.prompts,
-                    _conversation(task),
-                    task["draft"],
-                    task["suggestions"],
-                ),
-                task,
+            messages=build_refine_messages(
+                config.options.prompts,
+                task["messages"],
+                task["draft"],
+                task["suggestions"],
+                task.get("tools_note"),
             ),
             params=task["params"],
         )

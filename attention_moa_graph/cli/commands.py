@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument(
         "--force", action="store_true", help="replace a working installation"
     )
+    install.add_argument(
+        "--check",
+        action="store_true",
+        help="say what would be installed or built, and why, without doing it",
+    )
     steps.add_parser("status", help="say what is installed")
     return parser
 

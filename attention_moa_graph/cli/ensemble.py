@@ -33,12 +33,21 @@ LOCAL_LINEUP = (
 LOCAL_DEFAULTS: dict[str, Any] = {
     "max_layers": 2,
     "max_tokens": 120,
-    "role_max_tokens": {"cross_attention": 60, "self_attention": 60},
+    "role_max_tokens": {
+        "draft": 80,
+        "cross_attention": 40,
+        "self_attention": 40,
+        "refine": 80,
+        "summary": 160,
+        "residual": 160,
+    },
     "temperature": 0.2,
 }
 """The default local lineup's settings, unless flags say otherwise: a tiny model
-stays on topic at a low temperature, and short critiques keep a run near half
-a minute on 2 cores."""
+stays on topic at a low temperature; drafts and refinements of a few sentences and
+critiques of one or two suggestions keep each agent's calls short (every draft is
+read by every critic, every critique by a refinement), while the summary and the
+residual synthesis, the answers a user reads, have room to finish."""
 
 
 @dataclass(frozen=True)
@@ -211,8 +220,8 @@ def _chosen_lineup(args: argparse.Namespace) -> Lineup:
             chosen = {**LOCAL_DEFAULTS, **options_from(args).changed()}
             notice = (
                 f"Using {len(agents)} agents of the local model {name}: at most "
-                f"{chosen['max_layers']} layers and {chosen['max_tokens']} tokens per "
-                "call. Pass -p MODEL for others, or --demo for the scripted demo."
+                f"{chosen['max_layers']} layers. Pass -p MODEL for others, or --demo "
+                "for the scripted demo."
             )
             return replace(
                 lineup, notice=notice, defaults=dict(LOCAL_DEFAULTS), options=words

@@ -11,14 +11,17 @@ from rich.markup import escape
 def run_local(args: argparse.Namespace) -> int:
     """Install or report the local runtime; returns the exit status."""
     from attention_moa_graph.local import LocalRuntimeError
-    from attention_moa_graph.local.install import install, status
+    from attention_moa_graph.local.install import check, install, status
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     if args.step == "status":
         print(status())
         return 0
+    if args.check:
+        print("\n".join(check(build=args.build, force=args.force)))
+        return 0
     try:
-        runtime = install(
+        install(
             build=args.build,
             force=args.force,
             say=lambda line: console.print(escape(line)),
@@ -26,5 +29,4 @@ def run_local(args: argparse.Namespace) -> int:
     except LocalRuntimeError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    print(runtime.source)
     return 0

