@@ -21,7 +21,7 @@ from typing import Any
 
 from attention_moa_graph import create_attention_moa
 from attention_moa_graph.evaluation import create_moa, create_single
-from attention_moa_graph.local import stop_servers
+from attention_moa_graph.local import leave_servers
 from benchmarks.common import record
 
 DATA = Path(__file__).resolve().parent / "data" / "local_quality.jsonl"
@@ -97,7 +97,7 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
     finally:
-        stop_servers()
+        leave_servers()
     missed = "; ".join(
         f"{name}: {', '.join(map(str, ids))}" for name, ids in misses.items()
     )

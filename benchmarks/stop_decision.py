@@ -22,7 +22,7 @@ from attention_moa_graph._calls.models import json_reply_params
 from attention_moa_graph._core.messages import build_verdict_messages
 from attention_moa_graph._core.prompts import DEFAULT_PROMPTS
 from attention_moa_graph._core.stop import VERDICT_SCHEMA, parse_verdict
-from attention_moa_graph.local import local_model, stop_servers
+from attention_moa_graph.local import leave_servers, local_model
 from attention_moa_graph.testing import ScriptedChatModel
 from benchmarks.common import record
 
@@ -127,7 +127,7 @@ def main() -> None:
                 f"{'stop' if better['stopped'] else 'go on'} ({better['verdict']}) |"
             )
     finally:
-        stop_servers()
+        leave_servers()
     table = "\n".join(
         [
             f"Judge (the residual agent): `{args.model}`; 2 layers, scripted rounds.",

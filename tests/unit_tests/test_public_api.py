@@ -219,3 +219,14 @@ def test_imports_run_one_way_through_the_layers():
                         if parts[1] in forbidden:
                             wrong.append((path.name, node.module))
     assert wrong == []
+
+
+def test_every_benchmark_and_script_imports():
+    # They run by hand, not in the suite: an import broken by a change to the
+    # package shows here instead of at the next benchmark run.
+    import importlib
+
+    for folder in ("benchmarks", "scripts"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            if path.stem != "__init__":
+                importlib.import_module(f"{folder}.{path.stem}")
