@@ -61,8 +61,14 @@ class ModelCall:
         metadata = {**(config.get("metadata") or {}), **self.metadata()}
         return {**config, "metadata": metadata, "run_name": name}
 
-    def record(self, reply: BaseMessage) -> CallRecord:
-        """What the call cost, for the usage report."""
+    @property
+    def output(self) -> str:
+        """Which output the call writes: `role:agent`, `role:critic->target`."""
+        name = f"{self.role}:{self.agent.name}"
+        return f"{name}->{self.target}" if self.target is not None else name
+
+    def record(self, reply: BaseMessage, flags: list[str] | None = None) -> CallRecord:
+        """What the call cost, for the usage report, and what the guards saw."""
         usage = reply.usage_metadata if isinstance(reply, AIMessage) else None
         details = usage.get("input_token_details") or {} if usage else {}
         return CallRecord(
@@ -73,6 +79,8 @@ class ModelCall:
             output_tokens=usage["output_tokens"] if usage else 0,
             total_tokens=usage["total_tokens"] if usage else 0,
             cached_input_tokens=int(details.get("cache_read") or 0),
+            output=self.output,
+            flags=flags or [],
         )
 
 
@@ -91,6 +99,7 @@ def model_node(
     on_late: LateFn | None = None,
     clean: Callable[[str], str] | None = None,
     text_of: Callable[[BaseMessage], str] | None = None,
+    guard: Callable[[BaseMessage, str], tuple[str, list[str]]] | None = None,
 ) -> ModelNode:
     """Wrap a planned model call as a node.
 
@@ -100,6 +109,8 @@ def model_node(
     rewrites each reply's text before it is written (a reply it empties is
     retried as an empty reply); `text_of` turns the reply into the text
     written (default: its text), e.g. with its tool calls written out.
+    `guard` gets the reply and that text, and returns the text to write and
+    what it found (flags for the layer's record).
     """
 
     async def arun(task: Input, config: RunnableConfig) -> Update:
@@ -120,7 +131,10 @@ def model_node(
             assert on_late is not None, "a node with a deadline needs on_late"
             return on_late(task, call)
         text = text_of(reply) if text_of is not None else str(reply.text)
-        return {**write(task, text), "calls": [call.record(reply)]}
+        flags: list[str] = []
+        if guard is not None:
+            text, flags = guard(reply, text)
+        return {**write(task, text), "calls": [call.record(reply, flags)]}
 
     return ModelNode(name, arun)
 

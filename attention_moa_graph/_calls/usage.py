@@ -42,6 +42,10 @@ class CallRecord(TypedDict):
     output_tokens: int
     total_tokens: int
     cached_input_tokens: NotRequired[int]
+    output: NotRequired[str]
+    """Which output the call wrote: `role:agent`, `cross_attention:critic->target`."""
+    flags: NotRequired[list[str]]
+    """What the guards saw in the reply: `repeated` (trimmed), `cut` (at its cap)."""
 
 
 def empty_usage() -> TokenUsage:

@@ -22,16 +22,19 @@ from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.usage import combine_reports, empty_report
 from attention_moa_graph._core.config import build_config
 from attention_moa_graph._core.context import MoAContext
+from attention_moa_graph._core.guards import final_answer
 from attention_moa_graph._core.layer import build_layer, close_layer
 from attention_moa_graph._core.messages import latest_turn, message_text
 from attention_moa_graph._core.options import MoAOptions, MoAOptionsDict
 from attention_moa_graph._core.routing import route_after_layer
 from attention_moa_graph._core.state import (
     LayerInput,
+    LayerRecord,
     LayerState,
     MoAInput,
     MoAOutput,
     MoAState,
+    StopReason,
 )
 from attention_moa_graph._core.tools import final_message, tool_names, tool_notes
 
@@ -199,10 +202,10 @@ def create_attention_moa(
                 turn=len(state["messages"]),
             )
         else:
-            message = AIMessage(content=last["output"], name=name)
+            message = AIMessage(content=guarded_answer(state["layers"]), name=name)
         return {
             "final_answer": message_text(message),
-            "stop_reason": "early_stop" if last["stopped"] else "max_layers",
+            "stop_reason": stop_reason(state),
             "messages": [message],
         }
 
@@ -227,6 +230,46 @@ def create_attention_moa(
     # cpu_count + 4; this default lets every call of a stage run at once. A
     # caller's own `max_concurrency` overrides it.
     return compiled.with_config(max_concurrency=len(config.agents) ** 2)
+
+
+def stop_reason(state: MoAState) -> StopReason:
+    """Why the loop ended, the first that applies (see `MoAOutput.stop_reason`)."""
+    last = state["layers"][-1]
+    if last.get("agreed"):
+        return "agreement"
+    if last["stopped"]:
+        return "early_stop"
+    if len(state["layers"]) < state["settings"]["options"]["max_layers"]:
+        return "token_budget"  # the only other reason to stop before the depth
+    return "max_layers"
+
+
+def guarded_answer(layers: Sequence[LayerRecord]) -> str:
+    """The run's answer: its best complete candidate (see `guards.final_answer`).
+
+    In order: the last layer's output, its summary, the earlier layers'
+    outputs (newest first), then the last layer's refined answers and drafts.
+    """
+    last = layers[-1]
+
+    def flags(record: LayerRecord, role: str, agent: str | None = None) -> list[str]:
+        found = record.get("flags") or {}
+        if agent is not None:
+            return found.get(f"{role}:{agent}", [])
+        return next((f for key, f in found.items() if key.startswith(f"{role}:")), [])
+
+    def output(record: LayerRecord) -> tuple[str, list[str]]:
+        made_by = "residual" if record["output"] == record["residual"] else "summary"
+        return record["output"], flags(record, made_by)
+
+    candidates = [
+        output(last),
+        (last["summary"], flags(last, "summary")),
+        *(output(record) for record in reversed(layers[:-1])),
+        *((text, flags(last, "refine", a)) for a, text in last["refined"].items()),
+        *((text, flags(last, "draft", a)) for a, text in last["drafts"].items()),
+    ]
+    return final_answer(candidates)
 
 
 def check_turn(state: MoAState) -> None:

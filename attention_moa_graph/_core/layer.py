@@ -34,6 +34,7 @@ from attention_moa_graph._core.nodes import (
 )
 from attention_moa_graph._core.routing import (
     SECOND_TRY,
+    agreed,
     decides_by_verdict,
     fan_out_drafts,
     final_agents,
@@ -75,10 +76,12 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
     repeated = residual_runs(state) and converged(
         state["history"][-1], state["summary"]
     )
+    agreement = agreed(state)
     if decides_by_verdict(state, verdict):
         stopped = repeated or parse_verdict(reply or "") is False
     else:
         stopped = signalled and state["settings"]["options"]["early_stopping"]
+    stopped = stopped or agreement
     critiques = state.get("critiques", {})
     refined = state.get("refined", {})
     # The signal is never an answer: an empty or signalling residual reply
@@ -118,6 +121,7 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
         verdict=reply,
         converged=repeated,
         stopped=stopped,
+        agreed=agreement,
         failures={
             agent: why
             for agent, why in state.get("failures", {}).items()
@@ -131,6 +135,7 @@ def close_layer(state: LayerState, verdict: bool = True) -> LayerRecord:
             if agent not in (refined if stage == "refine" else state["drafts"])
         },
         usage=report_calls(state["calls"]),
+        flags={c["output"]: c["flags"] for c in state["calls"] if c.get("flags")},
     )
 
 

@@ -33,6 +33,7 @@ from attention_moa_graph._calls.models import (
     response_format_params,
 )
 from attention_moa_graph._core.config import MoAConfig
+from attention_moa_graph._core.guards import guard_reply
 from attention_moa_graph._core.messages import (
     build_draft_messages,
     build_refine_messages,
@@ -98,6 +99,7 @@ def proposer_node(
         deadline=config.options.calls.deadline(stage),
         on_late=late,
         clean=strip_fences,
+        guard=guard_reply,
     )
 
 
@@ -238,6 +240,7 @@ def make_summarize_node(config: MoAConfig) -> ModelNode:
         aggregator_failed,
         clean=strip_fences,
         text_of=with_native_calls,
+        guard=guard_reply,
     )
 
 
@@ -276,6 +279,7 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
         aggregator_failed,
         clean=strip_fences,
         text_of=with_native_calls,
+        guard=guard_reply,
     )
 
 

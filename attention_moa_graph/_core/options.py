@@ -23,6 +23,7 @@ from attention_moa_graph._knobs import (
     Options,
     group,
     instance_of,
+    number,
     one_of,
     option,
     switch,
@@ -119,6 +120,38 @@ class MoAOptions(Options):
         flag=Flag(("--critique-mode",), metavar="{pairwise,batched}"),
         example="batched",
     )
+    agreement: float | None = option(
+        None,
+        doc="Stop at a layer whose drafts already agree: it skips its critiques and "
+        "refinements, its summary merges the drafts, and the run ends there "
+        "(`stop_reason` `agreement`). Drafts agree when their words are the same "
+        "(case and punctuation aside), or when every two of them are at least this "
+        "alike (0 to 1, word-sequence similarity). None: never, as in the paper. "
+        "Departs from the paper.",
+        check=number(0.0, 1.0),
+        flag=Flag(("--agreement",), metavar="SIMILARITY"),
+        example=0.9,
+        run="any",
+    )
+    critique_peers: int | None = option(
+        None,
+        doc="Peers each agent critiques: the next K agents of the run, in turn "
+        "(N*K cross-attention calls a layer instead of N(N-1)). None: every peer, "
+        "as in the paper. Departs from the paper.",
+        check=whole(1, MAX_AGENTS - 1, optional=True),
+        flag=Flag(("--critique-peers",), metavar="K"),
+        example=1,
+        run="any",
+    )
+    token_budget: int | None = option(
+        None,
+        doc="Tokens a run may spend: the loop ends after the layer in which its "
+        "calls' tokens reach this (`stop_reason` `token_budget`). None: no budget.",
+        check=whole(1, optional=True),
+        flag=Flag(("--token-budget",), metavar="TOKENS"),
+        example=20_000,
+        run="any",
+    )
     prompts: MoAPrompts = option(
         DEFAULT_PROMPTS,
         doc="The stage templates; replace one with `dataclasses.replace("
@@ -168,6 +201,9 @@ class MoAOptionsDict(TypedDict, total=False):
     residual: bool
     stop_decision: StopDecision
     critique_mode: CritiqueMode
+    agreement: float | None
+    critique_peers: int | None
+    token_budget: int | None
     prompts: MoAPrompts
     min_agents: int
     sampling: Sampling

@@ -25,7 +25,7 @@ from attention_moa_graph._core.state import (
     Stage,
     critique_key,
 )
-from attention_moa_graph._core.stop import converged, parse_verdict
+from attention_moa_graph._core.stop import converged, drafts_agree, parse_verdict
 
 SECOND_TRY = "second_try"
 """The label of the edges that carry strict second tries."""
@@ -52,18 +52,50 @@ def residual_runs(state: LayerState) -> bool:
     return state["settings"]["options"]["residual"] and state["layer"] > 1
 
 
+def agreed(state: LayerState) -> bool:
+    """Whether this layer's drafts agree, under the run's `agreement` option."""
+    similarity = state["settings"]["options"].get("agreement")
+    if similarity is None or "draft" not in state.get("live", {}):
+        return False
+    drafts = [state["drafts"][a] for a in state["live"]["draft"]]
+    return drafts_agree(drafts, similarity)
+
+
+def peers(critic: str, drafted: Sequence[str], count: int | None) -> list[str]:
+    """The peers `critic` reviews: all, or the next `count` in the run's order.
+
+    Example:
+        >>> peers("b", ["a", "b", "c", "d"], 2)
+        ['c', 'd']
+        >>> peers("d", ["a", "b", "c", "d"], 2)
+        ['a', 'b']
+    """
+    others = [a for a in drafted if a != critic]
+    if count is None or critic not in drafted:
+        return others
+    start = list(drafted).index(critic)
+    ring = [*drafted[start + 1 :], *drafted[:start]]
+    return ring[:count]
+
+
 def assignments(state: LayerState, critics: Sequence[str]) -> dict[str, list[str]]:
-    """Critic -> the drafts it reviews this run: peers' and/or its own."""
+    """Critic -> the drafts it reviews this run: peers' and/or its own.
+
+    With `critique_peers` each critic reviews only the next K peers, in turn.
+    """
     options = state["settings"]["options"]
     drafted = state["live"]["draft"]
-    return {
-        critic: [
-            target
-            for target in drafted
-            if options["self_attention" if target == critic else "cross_attention"]
-        ]
-        for critic in critics
-    }
+    found = {}
+    for critic in critics:
+        chosen = set(
+            peers(critic, drafted, options.get("critique_peers"))
+            if options["cross_attention"]
+            else []
+        )
+        if options["self_attention"]:
+            chosen.add(critic)
+        found[critic] = [target for target in drafted if target in chosen]
+    return found
 
 
 def live_after(state: LayerState, stage: Stage) -> list[str]:
@@ -97,9 +129,14 @@ def live_after(state: LayerState, stage: Stage) -> list[str]:
     ]
 
 
+def refines(state: LayerState) -> bool:
+    """Whether this layer critiques and refines: attention on, drafts not agreed."""
+    return attention_on(state) and not agreed(state)
+
+
 def final_agents(state: LayerState) -> list[str]:
     """The agents whose answers reach the summary."""
-    return state["live"]["refine" if attention_on(state) else "draft"]
+    return state["live"]["refine" if refines(state) else "draft"]
 
 
 def layer_answers(state: LayerState) -> list[str]:
@@ -108,7 +145,7 @@ def layer_answers(state: LayerState) -> list[str]:
     An agent whose refinement missed the stage deadline contributes its draft.
     """
     drafts = state["drafts"]
-    refined = state.get("refined", {}) if attention_on(state) else {}
+    refined = state.get("refined", {}) if refines(state) else {}
     return [refined.get(a, drafts[a]) for a in final_agents(state)]
 
 
@@ -197,7 +234,7 @@ def route_after_drafts(
     if _too_few(state, live):
         missing = [a for a in state["settings"]["agents"] if a not in live]
         return _second_try(state, [_draft(state, a, strict=True) for a in missing])
-    if critiques is None or not attention_on(state):
+    if critiques is None or not refines(state):
         return "summarize"
     return critiques.sends(state, assignments(state, live), strict=False)
 
@@ -243,6 +280,8 @@ def route_after_summary(
     stop the loop at once: the summary repeats the previous round, so it
     cannot be better, and neither call is needed.
     """
+    if agreed(state):  # the run ends with this layer's summary
+        return cast(Literal["__end__"], END)
     if decides_by_verdict(state, verdict):
         if converged(state["history"][-1], state["summary"]):
             return cast(Literal["__end__"], END)
@@ -257,12 +296,19 @@ def route_after_verdict(state: LayerState) -> Literal["residual", "__end__"]:
     return "residual"
 
 
+def over_budget(state: MoAState) -> bool:
+    """Whether the run's calls have spent its `token_budget`."""
+    budget = state["settings"]["options"].get("token_budget")
+    return budget is not None and state["usage"]["total"]["total_tokens"] >= budget
+
+
 def route_after_layer(state: MoAState) -> Literal["layer", "finish"]:
-    """Run another layer unless the last one stopped or the depth is reached."""
+    """Run another layer unless one ended the run, or the depth or budget is spent."""
     layers = state["layers"]
     if (
         layers[-1]["stopped"]
         or len(layers) >= state["settings"]["options"]["max_layers"]
+        or over_budget(state)
     ):
         return "finish"
     return "layer"

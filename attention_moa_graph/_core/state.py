@@ -10,7 +10,7 @@ from typing_extensions import NotRequired, TypedDict
 from attention_moa_graph._calls.usage import CallRecord, UsageReport
 from attention_moa_graph._core.options import MoAOptionsDict
 
-StopReason = Literal["early_stop", "max_layers"]
+StopReason = Literal["early_stop", "agreement", "token_budget", "max_layers"]
 
 
 class LayerRecord(TypedDict):
@@ -36,7 +36,11 @@ class LayerRecord(TypedDict):
     """True when the summary repeated the previous round (from layer 2 on)."""
     stopped: bool
     """True when the loop ended here early: converged rounds, a verdict of
-    `{"better": false}`, or (`stop_decision="signal"`) the stop signal."""
+    `{"better": false}`, (`stop_decision="signal"`) the stop signal, or drafts
+    that agreed (`agreement`)."""
+    agreed: NotRequired[bool]
+    """True when the layer's drafts agreed (`agreement`): it skipped its
+    critiques and refinements, and the run ended with its summary."""
     failures: dict[str, str]
     """Agent name -> what failed, for agents dropped from this layer after retries."""
     late_critiques: list[str]
@@ -52,6 +56,10 @@ class LayerRecord(TypedDict):
     """
     usage: UsageReport
     """Calls and tokens of this layer."""
+    flags: NotRequired[dict[str, list[str]]]
+    """Output -> what the guards saw in it, for replies they flagged: `repeated`
+    (trimmed at its first repetition) and `cut` (stopped at its token cap).
+    Outputs are named `role:agent`, cross-attention ones `role:critic->target`."""
 
 
 def critique_key(critic: str, target: str) -> str:
@@ -96,7 +104,9 @@ class MoAOutput(TypedDict):
     final_answer: str
     """The text of that final message."""
     stop_reason: StopReason
-    """`early_stop` when the residual agent stopped the loop, else `max_layers`."""
+    """Why the loop ended: `agreement` (the drafts of the last layer agreed),
+    `early_stop` (the round was no better than the one before), `token_budget`
+    (the run's tokens reached the budget) or `max_layers`."""
     layers: Annotated[list[LayerRecord], operator.add]
     """One record per layer run for the latest user turn.
 

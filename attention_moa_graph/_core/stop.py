@@ -3,14 +3,17 @@
 With `stop_decision="verdict"` (the default) the loop stops after a layer
 whose summary repeats the previous round (`converged`) or whose verdict call
 answers `{"better": false}` (`parse_verdict`). With `"signal"` the residual
-reply itself may be the stop signal (`is_stop_signal`).
+reply itself may be the stop signal (`is_stop_signal`). With the `agreement`
+option a layer whose drafts agree ends the run too (`drafts_agree`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -121,3 +124,27 @@ def converged(previous: str, latest: str) -> bool:
         return True
     ratio = SequenceMatcher(None, before, after, autojunk=False).ratio()
     return ratio >= CONVERGED_SIMILARITY
+
+
+def drafts_agree(drafts: Sequence[str], similarity: float) -> bool:
+    """Whether a layer's drafts agree (the `agreement` option's rule).
+
+    Two drafts or more agree when their words are the same (case, spacing and
+    punctuation at word ends aside), or when every two of them are at least
+    `similarity` alike word for word (difflib's ratio, 0 to 1).
+
+    Example:
+        >>> drafts_agree(["Paris.", "paris", "PARIS!"], 1.0)
+        True
+        >>> drafts_agree(["The capital is Paris.", "It is Lyon."], 0.8)
+        False
+    """
+    words = [_words(draft) for draft in drafts]
+    if len(words) < 2 or not words[0]:
+        return False
+    if all(w == words[0] for w in words):
+        return True
+    return all(
+        SequenceMatcher(None, a, b, autojunk=False).ratio() >= similarity
+        for a, b in itertools.combinations(words, 2)
+    )

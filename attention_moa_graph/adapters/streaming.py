@@ -1,12 +1,14 @@
-"""Stream a run: per-layer progress, then the final answer's tokens as they come.
+"""Stream a run: per-layer progress, then the final answer as it is written.
 
 The call whose reply is the run's answer carries `moa_final` in its metadata:
 the last layer's residual synthesis, or its summary when no residual call
-follows. Its tokens are passed on as they arrive, cleaned of fence tags as
-the stored answer is, held back only while they could still spell the stop
-signal or a fence tag, or are white space that may end the answer. When the
-run ends any other way (an early stop, a stop signal at the last layer), the
-answer is a summary already written, and it comes in one piece.
+follows. Its text is passed on as it comes, word by word, cleaned of fence
+tags and trimmed at a repetition as the stored answer is (see `guards`):
+held back are only the words that may still be taken away, a sentence that
+may repeat an earlier one, a run of words said again, and near the call's
+token cap the sentence being written. When the run ends any other way (an
+early stop, a stop signal at the last layer), the answer is a summary
+already written, and it comes in one piece.
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
+from attention_moa_graph._core.guards import settled
 from attention_moa_graph._core.messages import FENCE_TAG_LONGEST, strip_fences
 from attention_moa_graph._core.stop import could_be_stop_signal
+
+NEAR_CAP_TOKENS = 48
+"""From this many tokens before its cap, a final call's sentence is held back
+until it ends: the call may stop in it, and the answer then ends before it."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +69,18 @@ class _Gate:
         self.sent = ""
         self.attempt: str | None = None
         self.text = ""
+        self.chunks = 0
         self.diverged = False
 
-    def feed(self, attempt: str | None, text: str) -> str:
+    def feed(self, attempt: str | None, text: str, cap: int | None = None) -> str:
         if attempt != self.attempt:
-            self.attempt, self.text = attempt, ""
+            self.attempt, self.text, self.chunks = attempt, "", 0
         self.text += text
+        self.chunks += 1  # about a token each
         if not self.sent and could_be_stop_signal(self.text):
             return ""
-        ready = strip_fences(_settled(self.text))
+        near_cap = cap is not None and self.chunks >= cap - NEAR_CAP_TOKENS
+        ready = settled(strip_fences(_settled(self.text)), near_cap)
         if ready.startswith(self.sent):
             out, self.sent = ready[len(self.sent) :], ready
             return out
@@ -132,7 +142,8 @@ async def astream_answer(
         elif mode == "messages" and isinstance(data, tuple):
             chunk, metadata = data
             if isinstance(chunk, AIMessageChunk) and metadata.get("moa_final"):
-                text = gate.feed(chunk.id, str(chunk.text))
+                cap = metadata.get("ls_max_tokens")
+                text = gate.feed(chunk.id, str(chunk.text), cap)
                 if text:
                     yield StreamEvent("token", text)
         elif mode == "values" and not namespace and isinstance(data, dict):

@@ -143,10 +143,15 @@ class ScriptedChatModel(BaseChatModel):
         messages: list[BaseMessage],
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
         kwargs: dict[str, Any] | None = None,
-    ) -> tuple[str, UsageMetadata, list[ToolCall]]:
+    ) -> tuple[str, UsageMetadata, list[ToolCall], str]:
         answer = (self.reply or _default_reply(self.model_name))(messages)
         text = answer if isinstance(answer, str) else str(answer.text)
         calls = [] if isinstance(answer, str) else list(answer.tool_calls)
+        # Like a real model, a reply longer than its cap stops at the cap.
+        cap = (kwargs or {}).get("max_tokens")
+        finish = "stop"
+        if isinstance(cap, int) and count_tokens(text) > cap:
+            text, finish = " ".join(text.split()[:cap]), "length"
         bound = (kwargs or {}).get("tools") or []
         metadata = dict(run_manager.metadata) if run_manager else {}
         prompt_tokens = sum(count_tokens(m.text) for m in messages)
@@ -166,7 +171,7 @@ class ScriptedChatModel(BaseChatModel):
         )
         with self._lock:
             self._calls.append(record)
-        return text, usage, calls
+        return text, usage, calls, finish
 
     def _delay(self, messages: Sequence[BaseMessage]) -> float:
         latency = self.latency
@@ -182,7 +187,7 @@ class ScriptedChatModel(BaseChatModel):
             self._in_flight -= 1
 
     def _message(
-        self, text: str, usage: UsageMetadata, calls: list[ToolCall]
+        self, text: str, usage: UsageMetadata, calls: list[ToolCall], finish: str
     ) -> AIMessage:
         return AIMessage(
             content=text,
@@ -191,11 +196,12 @@ class ScriptedChatModel(BaseChatModel):
             response_metadata={
                 "model_name": self.model_name,
                 "model_provider": "scripted",
+                "finish_reason": finish,
             },
         )
 
     def _chunks(
-        self, text: str, usage: UsageMetadata, calls: list[ToolCall]
+        self, text: str, usage: UsageMetadata, calls: list[ToolCall], finish: str
     ) -> Iterator[ChatGenerationChunk]:
         words = text.split(" ")
         step = max(1, self.chunk_size)
@@ -218,7 +224,11 @@ class ScriptedChatModel(BaseChatModel):
                     else [],
                     usage_metadata=usage if last else None,
                     response_metadata=(
-                        {"model_name": self.model_name, "model_provider": "scripted"}
+                        {
+                            "model_name": self.model_name,
+                            "model_provider": "scripted",
+                            "finish_reason": finish,
+                        }
                         if last
                         else {}
                     ),
@@ -231,7 +241,7 @@ class ScriptedChatModel(BaseChatModel):
         messages: list[BaseMessage],
         run_manager: CallbackManagerForLLMRun | None,
         kwargs: dict[str, Any],
-    ) -> tuple[str, UsageMetadata, list[ToolCall]]:
+    ) -> tuple[str, UsageMetadata, list[ToolCall], str]:
         self._enter()
         try:
             delay = self._delay(messages)
@@ -246,7 +256,7 @@ class ScriptedChatModel(BaseChatModel):
         messages: list[BaseMessage],
         run_manager: AsyncCallbackManagerForLLMRun | None,
         kwargs: dict[str, Any],
-    ) -> tuple[str, UsageMetadata, list[ToolCall]]:
+    ) -> tuple[str, UsageMetadata, list[ToolCall], str]:
         self._enter()
         try:
             delay = self._delay(messages)
@@ -263,10 +273,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text, usage, calls = self._answer_now(messages, run_manager, kwargs)
-        return ChatResult(
-            generations=[ChatGeneration(message=self._message(text, usage, calls))]
-        )
+        reply = self._answer_now(messages, run_manager, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=self._message(*reply))])
 
     async def _agenerate(
         self,
@@ -275,10 +283,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text, usage, calls = await self._answer_later(messages, run_manager, kwargs)
-        return ChatResult(
-            generations=[ChatGeneration(message=self._message(text, usage, calls))]
-        )
+        reply = await self._answer_later(messages, run_manager, kwargs)
+        return ChatResult(generations=[ChatGeneration(message=self._message(*reply))])
 
     def _stream(
         self,
@@ -287,8 +293,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        text, usage, calls = self._answer_now(messages, run_manager, kwargs)
-        for chunk in self._chunks(text, usage, calls):
+        reply = self._answer_now(messages, run_manager, kwargs)
+        for chunk in self._chunks(*reply):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -300,8 +306,8 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        text, usage, calls = await self._answer_later(messages, run_manager, kwargs)
-        for chunk in self._chunks(text, usage, calls):
+        reply = await self._answer_later(messages, run_manager, kwargs)
+        for chunk in self._chunks(*reply):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
