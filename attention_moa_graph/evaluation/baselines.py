@@ -4,6 +4,8 @@
   round seeing the previous round's answers; one aggregator merges the last.
 - `create_self_moa`: several samples of one model, merged by that model.
 - `create_single`: one model, one call.
+- `create_self_consistency`: several samples of one model, and the answer
+  most of them give (a vote, no merging call).
 
 They share the model plumbing of Attention-MoA (lazy model specs, the call
 policy and its runner, the `moa_layer`/`moa_role`/`moa_agent` metadata) and
@@ -43,6 +45,7 @@ from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph._core.sampling import role_params
 from attention_moa_graph._core.state import MoAInput
 from attention_moa_graph._knobs import Setting
+from attention_moa_graph.evaluation.voting import majority_answer
 
 
 def _collect(left: list[Any], right: list[Any] | None) -> list[Any]:
@@ -119,6 +122,7 @@ def _build(
     options: MoAOptions,
     checkpointer: Checkpointer,
     name: str,
+    vote: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     by_name = {agent.name: agent for agent in agents}
     runner = CallRunner(options.calls)
@@ -134,7 +138,7 @@ def _build(
             layer=task["round"],
             messages=list(messages),
             params=task["params"],
-            final=aggregator is None,
+            final=aggregator is None and len(agents) == 1,
         )
 
     propose = model_node(
@@ -215,7 +219,10 @@ def _build(
         return "aggregate" if aggregator is not None else "finish"
 
     def finish(state: BaselineState) -> dict[str, Any]:
-        answer = state["final_answer"] or state["previous"][0]
+        previous = state["previous"]
+        answer = state["final_answer"] or (
+            majority_answer(previous) if vote else previous[0]
+        )
         return {
             "final_answer": answer,
             "messages": [AIMessage(content=answer, name=name)],
@@ -322,6 +329,42 @@ def create_self_moa(
         options=chosen,
         checkpointer=checkpointer,
         name=name,
+    )
+
+
+def create_self_consistency(
+    model: ModelLike,
+    *,
+    samples: int = 5,
+    checkpointer: Checkpointer = None,
+    name: str = "self_consistency",
+    **options: Any,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Self-consistency: `samples` answers of one model, and the majority's.
+
+    A vote over short answers (see `majority_answer`: numbers by their value,
+    other answers by their words), no merging call; ties go to the earliest
+    sample. Sampling needs a temperature above 0 (default 0.7). Calls per
+    turn: `samples`. `**options` as `create_moa`.
+
+    Example:
+        >>> vote = create_self_consistency("demo:a", samples=3)
+        >>> vote.invoke({"messages": [("user", "Hi")]})["usage"]["total"]["calls"]
+        3
+    """
+    options.setdefault("temperature", 0.7)
+    chosen = baseline_options("create_self_consistency()", **options)
+    samples = _check_count(samples, "samples", "samples=5")
+    shared = resolve_single(model, "model", "sample_0").model
+    agents = tuple(Agent(f"sample_{i}", shared) for i in range(samples))
+    return _build(
+        agents,
+        None,
+        rounds=1,
+        options=chosen,
+        checkpointer=checkpointer,
+        name=name,
+        vote=True,
     )
 
 

@@ -141,3 +141,17 @@ def test_a_dead_proposer_is_dropped_and_a_broken_one_stops_the_run() -> None:
 def test_bad_arguments_fail_at_build_time(build, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_self_consistency_answers_with_the_majority_of_its_samples():
+    from attention_moa_graph.evaluation import create_self_consistency
+    from attention_moa_graph.testing import ScriptedChatModel
+
+    replies = iter(["It is 12.", "13", "Twelve, so 12.", "13.", "12"])
+    model = ScriptedChatModel(model_name="m", reply=lambda messages: next(replies))
+    graph = create_self_consistency(model, samples=5)
+    result = graph.invoke({"messages": [("user", "What is 3 x 4?")]})
+    assert result["final_answer"] == "It is 12."  # 12 three times, 13 twice
+    assert result["usage"]["total"]["calls"] == 5
+    # No one sample's call is the answer: the vote is.
+    assert all(call.metadata.get("moa_final") is not True for call in model.calls)
