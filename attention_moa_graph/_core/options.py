@@ -125,8 +125,10 @@ class MoAOptions(Options):
         doc="Stop at a layer whose drafts already agree: it skips its critiques and "
         "refinements, its summary merges the drafts, and the run ends there "
         "(`stop_reason` `agreement`). Drafts agree when their words are the same "
-        "(case and punctuation aside), or when every two of them are at least this "
-        "alike (0 to 1, word-sequence similarity). None: never, as in the paper. "
+        "(case and punctuation aside), when all are short answers (12 words at "
+        "most) ending on the same number, or when every two of them are at least "
+        "this alike (0 to 1, word-sequence similarity). None: never, as in the "
+        "paper. "
         "Departs from the paper.",
         check=number(0.0, 1.0),
         flag=Flag(("--agreement",), metavar="SIMILARITY"),

@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
+from attention_moa_graph._core.answers import answer_key, is_short
 from attention_moa_graph._core.prompts import STOP_SIGNAL
+
+_NUMBERED = re.compile(r"\d")
 
 _MARKUP = set("*_~`")
 
@@ -130,11 +133,15 @@ def drafts_agree(drafts: Sequence[str], similarity: float) -> bool:
     """Whether a layer's drafts agree (the `agreement` option's rule).
 
     Two drafts or more agree when their words are the same (case, spacing and
-    punctuation at word ends aside), or when every two of them are at least
-    `similarity` alike word for word (difflib's ratio, 0 to 1).
+    punctuation at word ends aside); when all are short answers (at most
+    `SHORT_ANSWER_WORDS` words) that hold numbers and end on the same one
+    (`answer_key`); or when every two of them are at least `similarity` alike
+    word for word (difflib's ratio, 0 to 1).
 
     Example:
         >>> drafts_agree(["Paris.", "paris", "PARIS!"], 1.0)
+        True
+        >>> drafts_agree(["The answer is 1,024.", "1024", "It is 1024."], 1.0)
         True
         >>> drafts_agree(["The capital is Paris.", "It is Lyon."], 0.8)
         False
@@ -144,6 +151,10 @@ def drafts_agree(drafts: Sequence[str], similarity: float) -> bool:
         return False
     if all(w == words[0] for w in words):
         return True
+    if all(is_short(draft) for draft in drafts):
+        keys = {answer_key(draft) for draft in drafts}
+        if len(keys) == 1 and _NUMBERED.search(drafts[0]):
+            return True
     return all(
         SequenceMatcher(None, a, b, autojunk=False).ratio() >= similarity
         for a, b in itertools.combinations(words, 2)

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 
-_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
-_WORDS = re.compile(r"[^\W_]+")
+from attention_moa_graph._core.answers import answer_key
 
-
-def answer_key(text: str) -> str:
-    """What a short answer says, for a vote.
-
-    Its last number when it holds one (thousands commas aside), else its
-    words, lowercased, punctuation aside.
-
-    Example:
-        >>> answer_key("The answer is 1,024."), answer_key("It's Paris!")
-        ('1024', 'it s paris')
-    """
-    numbers: list[str] = _NUMBER.findall(text)
-    if numbers:
-        return numbers[-1].replace(",", "")
-    return " ".join(_WORDS.findall(text.lower()))
+__all__ = ["answer_key", "majority_answer"]
 
 
 def majority_answer(answers: Sequence[str]) -> str:

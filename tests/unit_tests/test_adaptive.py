@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attention_moa_graph import Proposer, create_attention_moa
+from attention_moa_graph._core.stop import drafts_agree
 from attention_moa_graph.testing import ScriptedChatModel
 from tests.helpers import prompt_text
 
@@ -122,3 +123,11 @@ async def test_the_loop_ends_after_the_layer_that_spends_the_token_budget():
     assert capped["stop_reason"] == "token_budget"
     later = await graph.ainvoke(QUESTION, context={"token_budget": first + 1})
     assert len(later["layers"]) == 2 and later["stop_reason"] == "token_budget"
+
+
+def test_short_answers_ending_on_one_number_agree_long_or_different_ones_do_not():
+    assert drafts_agree(["The answer is 8.", "8", "It is 8."], 1.0)
+    assert not drafts_agree(["The answer is 8.", "9"], 1.0)
+    long = "Counting the red apples one by one in the big basket we get 8."
+    assert not drafts_agree([long, "8"], 1.0)
+    assert not drafts_agree(["Paris.", "The capital is Paris."], 1.0)
