@@ -2,8 +2,10 @@
 
 import os
 import re
+from typing import Any
 
 from langchain_core.exceptions import ModelError, ModelTimeoutError
+from pydantic import SecretStr
 
 
 class MoAError(Exception):
@@ -107,19 +109,50 @@ _KEY_SHAPED = re.compile(
 )
 
 
+_GIVEN: set[str] = set()
+_SHORTEST_SECRET = 8
+
+
+def keep_secret(value: str | None) -> None:
+    """Take `value` out of every text `redact` sees from now on, in this process.
+
+    For the keys a run is given, whatever the variable that held them was
+    called. Values shorter than 8 characters are not secrets worth the cost
+    (they would blank common words).
+    """
+    if value and len(value.strip()) >= _SHORTEST_SECRET:
+        _GIVEN.add(value.strip())
+
+
+def secret_from(variable: str) -> str | None:
+    """The value of environment variable `variable` (None when unset), kept secret."""
+    value = os.environ.get(variable) or None
+    keep_secret(value)
+    return value
+
+
+def keep_model_secrets(model: Any) -> None:
+    """`keep_secret` each secret field of a chat model (its API key, say)."""
+    for value in getattr(model, "__dict__", {}).values():
+        if isinstance(value, SecretStr):
+            keep_secret(value.get_secret_value())
+
+
 def redact(text: str, *keys: str | None) -> str:
     """`text` without secrets.
 
-    Taken out: `keys`, the values of environment variables named like keys,
-    tokens, secrets or passwords, and key-shaped words. Provider errors
-    sometimes echo the key they were sent; what is recorded (checkpoints,
-    logs, messages) passes through here first.
+    Taken out: `keys`, every key a run was given (`keep_secret`: the keys of
+    its models and those read from the variables its flags name), the values
+    of environment variables named like keys, tokens, secrets or passwords,
+    and key-shaped words. Provider errors sometimes echo the key they were
+    sent; what is recorded (checkpoints, logs, messages) passes through here
+    first.
 
     Example:
         >>> redact("Incorrect API key provided: sk-proj-4f2a9c81b7d3e6")
         'Incorrect API key provided: [redacted]'
     """
-    secrets = {k for k in keys if k}
+    secrets = {k for k in keys if k} | _GIVEN
     secrets |= {
         value
         for name, value in os.environ.items()

@@ -10,6 +10,7 @@ from typing import Any, Union
 
 from langchain_core.language_models import BaseChatModel
 
+from attention_moa_graph._calls.errors import keep_model_secrets
 from attention_moa_graph._calls.transport import async_http_client
 
 ModelLike = Union[str, BaseChatModel]  # noqa: UP007 - a runtime alias, also on 3.10
@@ -117,6 +118,7 @@ def for_graph(model: BaseChatModel) -> BaseChatModel:
     explicit False is respected, for servers without `stream_options`). The caller's own
     instance is left unchanged; other models keep their behaviour.
     """
+    keep_model_secrets(model)
     update: dict[str, Any] = {}
     if hasattr(model, "stream_usage") and model.stream_usage is None:
         update["stream_usage"] = True
@@ -246,12 +248,20 @@ def check_model_spec(spec: object, where: str) -> ModelLike:
             f"{where}: expected a chat model instance or a 'provider:model' string "
             f"such as 'openai:gpt-4.1-mini' or 'demo:alpha', got {spec!r}."
         )
+    provider, colon, name = spec.partition(":")
+    if not colon or not provider.strip():
+        raise ValueError(
+            f"{where}: model {spec!r} names no provider: write it as "
+            f"'provider:model', e.g. 'openai:{name.strip() or spec.strip()}', "
+            "'anthropic:claude-sonnet-4-5' or 'demo:alpha' (or pass a chat model "
+            "instance)."
+        )
+    if not name.strip():
+        raise ValueError(
+            f"{where}: a model name must follow the provider prefix, "
+            f"e.g. 'openai:gpt-4.1-mini' or 'demo:alpha'; got {spec!r}."
+        )
     if registered_provider(spec) is not None:
-        if not spec.partition(":")[2].strip():
-            raise ValueError(
-                f"{where}: a model name must follow the provider prefix, "
-                f"e.g. 'demo:alpha'; got {spec!r}."
-            )
         return spec
     from langchain.chat_models import init_chat_model
 
@@ -266,13 +276,16 @@ def check_model_spec(spec: object, where: str) -> ModelLike:
             f"{where}: the integration package for {spec!r} is not installed "
             f"({exc}). Install it, e.g. `pip install 'attention-moa-graph[openai]'`."
         ) from exc
-    except ValueError as exc:
+    except ValueError:
+        # LangChain's own message lists every provider it knows: too long to
+        # read in a traceback; the page it points to has the same list.
         raise ValueError(
-            f"{where}: cannot resolve model {spec!r}. Use 'provider:model' with a "
-            "provider LangChain knows (e.g. 'openai:gpt-4.1-mini', "
-            "'anthropic:claude-sonnet-4-5'), 'demo:<name>' for the offline demo, "
-            f"or pass a chat model instance. Details: {exc}"
-        ) from exc
+            f"{where}: cannot resolve model {spec!r}: LangChain knows no provider "
+            f"{provider!r}. Use 'provider:model' with a provider it knows (e.g. "
+            "'openai:gpt-4.1-mini', 'anthropic:claude-sonnet-4-5'; the list: "
+            "https://docs.langchain.com/oss/python/integrations/providers), "
+            "'demo:<name>' for the offline demo, or pass a chat model instance."
+        ) from None
     except Exception:  # credentials are checked at call time
         pass
     return spec

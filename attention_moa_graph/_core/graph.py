@@ -20,6 +20,7 @@ from typing_extensions import Unpack
 from attention_moa_graph._calls.errors import MoAInputError
 from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.usage import combine_reports, empty_report
+from attention_moa_graph._core.compiled import checked
 from attention_moa_graph._core.config import build_config
 from attention_moa_graph._core.context import MoAContext
 from attention_moa_graph._core.guards import final_answer
@@ -222,8 +223,8 @@ def create_attention_moa(
     builder.add_edge("prepare", "layer")
     builder.add_conditional_edges("layer", route_after_layer, ["layer", "finish"])
     builder.add_edge("finish", END)
-    compiled = builder.compile(
-        checkpointer=checkpointer, store=store, cache=cache, name=name
+    compiled = checked(
+        builder.compile(checkpointer=checkpointer, store=store, cache=cache, name=name)
     )
     # The widest stage (the critiques) has N² calls. On the sync path LangGraph
     # runs them in a thread pool of `max_concurrency` threads, by default only

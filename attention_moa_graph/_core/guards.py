@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from langchain_core.messages import BaseMessage
 
-from attention_moa_graph._core.stop import is_stop_signal
+from attention_moa_graph._core.stop import is_stop_signal, without_signal_lines
 
 MIN_UNIT_WORDS = 3
 """Shorter units ("Yes.", "1.") may repeat without being a loop."""
@@ -192,8 +192,10 @@ def final_answer(candidates: Iterable[tuple[str, Sequence[str]]]) -> str:
     """
     fallback = None
     for text, flags in candidates:
-        trimmed, _ = trim_repetition(text.strip())
-        if not trimmed or is_stop_signal(trimmed):
+        if is_stop_signal(text):
+            continue
+        trimmed, _ = trim_repetition(without_signal_lines(text))
+        if not trimmed:
             continue
         if fallback is None:
             fallback = trimmed

@@ -31,8 +31,12 @@ VERDICT_MAX_TOKENS = 32
 """A verdict is a few tokens of JSON; its calls are capped here unless
 `role_max_tokens` says otherwise."""
 
+MOST_TOKENS = 1_000_000
+"""The largest token cap taken: no model writes more in one reply, so a larger
+one is a mistake (an extra digit, a unit confused)."""
+
 _temperature = number(0.0, 2.0)
-_token_cap = whole(1)
+_token_cap = whole(1, MOST_TOKENS)
 
 
 def _role_temperatures(value: Any, name: str) -> dict[str, float] | None:
@@ -98,7 +102,7 @@ class Sampling(Options):
         None,
         doc="Most tokens a model may write in one call (passed to every call as "
         "`max_tokens`); None: each model's own limit.",
-        check=whole(1, optional=True),
+        check=whole(1, MOST_TOKENS, optional=True),
         flag=Flag(("--max-tokens",), metavar="N"),
         example=512,
         run="any",

@@ -50,22 +50,40 @@ _SIGNAL = _normalised(STOP_SIGNAL)
 
 
 def is_stop_signal(reply: str) -> bool:
-    """Whether a residual reply is the stop signal itself, not text mentioning it.
+    r"""Whether a reply is the stop signal, not text that mentions it.
+
+    A reply is the signal when it is nothing else, or when its first line is
+    the signal (whatever follows is then the model restating the answer it
+    found no better: the signal decides, the rest is no new answer).
 
     Example:
         >>> is_stop_signal("**NO_FURTHER_IMPROVEMENT.**")
         True
         >>> is_stop_signal("NO_\u200bFURTHER_IMPROVEMENT")  # a zero-width space
         True
+        >>> is_stop_signal("NO_FURTHER_IMPROVEMENT\n\nThe answer is 4.")
+        True
         >>> is_stop_signal("Round 2 adds nothing, so: NO_FURTHER_IMPROVEMENT")
         False
     """
-    return _normalised(reply) == _SIGNAL
+    first = reply.strip().split("\n", 1)[0]
+    return _normalised(reply) == _SIGNAL or _normalised(first) == _SIGNAL
 
 
 def could_be_stop_signal(start: str) -> bool:
-    """Whether a reply beginning with `start` may still turn out to be the signal."""
-    return _SIGNAL.startswith(_normalised(start))
+    """Whether a reply beginning with `start` is, or may yet be, the signal."""
+    return _SIGNAL.startswith(_normalised(start)) or is_stop_signal(start)
+
+
+def without_signal_lines(text: str) -> str:
+    r"""`text` without the lines that are the stop signal alone.
+
+    Example:
+        >>> without_signal_lines("The answer is 4.\n\nNO_FURTHER_IMPROVEMENT")
+        'The answer is 4.'
+    """
+    kept = [line for line in text.split("\n") if _normalised(line) != _SIGNAL]
+    return "\n".join(kept).strip()
 
 
 VERDICT_SCHEMA: dict[str, Any] = {

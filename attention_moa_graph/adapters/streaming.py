@@ -23,7 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from attention_moa_graph._core.guards import settled
 from attention_moa_graph._core.messages import FENCE_TAG_LONGEST, strip_fences
-from attention_moa_graph._core.stop import could_be_stop_signal
+from attention_moa_graph._core.stop import could_be_stop_signal, without_signal_lines
 
 NEAR_CAP_TOKENS = 48
 """From this many tokens before its cap, a final call's sentence is held back
@@ -47,9 +47,16 @@ class StreamEvent:
 def _settled(text: str) -> str:
     """The part of a reply so far that later tokens cannot change once cleaned.
 
-    Held back: a `<` that may open a fence tag still being written, and the
-    white space at the end (a tag after it would take it away).
+    Held back: a `<` that may open a fence tag still being written, a last
+    line that may be the stop signal, and the white space at the end (a tag
+    after it would take it away).
     """
+    # A last line that may still become the stop signal waits; signal lines go
+    # (the answer never holds one: see `without_signal_lines`).
+    head, _, last = text.rpartition("\n")
+    if head and could_be_stop_signal(last):
+        text = head
+    text = without_signal_lines(text) if head else text
     cut = len(text)
     opened = text.rfind("<")
     if opened != -1 and ">" not in text[opened:] and cut - opened < FENCE_TAG_LONGEST:

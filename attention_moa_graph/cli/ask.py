@@ -169,6 +169,14 @@ async def _stream(
     return result
 
 
+_STOPPED = {
+    "max_layers": "ran every layer",
+    "early_stop": "stopped early by the residual agent",
+    "agreement": "stopped early: the drafts agreed",
+    "token_budget": "stopped at the token budget",
+}
+
+
 def _resume(args: argparse.Namespace, lineup: Lineup | None) -> str:
     return resume_command(args.thread, _record(args, lineup) if lineup else None)
 
@@ -206,7 +214,7 @@ def run_ask(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         payload = {
-            "thread": args.thread,
+            "thread": None if args.no_db else args.thread,
             "final_answer": result["final_answer"],
             "stop_reason": result["stop_reason"],
             "layers": result["layers"],
@@ -215,17 +223,13 @@ def run_ask(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     total = result["usage"]["total"]
-    reason = "ran every layer"
-    if result["stop_reason"] == "early_stop":
-        reason = (
-            "stopped early: the round repeated the last"
-            if result["layers"][-1]["converged"]
-            else "stopped early by the residual agent"
-        )
+    reason = _STOPPED[result["stop_reason"]]
+    if result["stop_reason"] == "early_stop" and result["layers"][-1]["converged"]:
+        reason = "stopped early: the round repeated the last"
     layers = len(result["layers"])
+    saved = "not saved (--no-db)" if args.no_db else f"thread {escape(args.thread)}"
     errors.print(
         f"{layers} layer{'s' if layers != 1 else ''} ({reason}), "
-        f"{total['calls']} model calls, {total['total_tokens']} tokens; "
-        f"thread {escape(args.thread)}"
+        f"{total['calls']} model calls, {total['total_tokens']} tokens; {saved}"
     )
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import SecretStr
 
+from attention_moa_graph._calls.errors import secret_from
 from attention_moa_graph._calls.models import ModelLike, Proposer
 from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph._core.graph import create_attention_moa
@@ -66,11 +66,16 @@ class Lineup:
     """The command-line words that choose these models again."""
 
 
-def ensemble_options() -> argparse.ArgumentParser:
+DEFAULT_KEY_VARIABLE = "OPENAI_API_KEY"
+
+
+def ensemble_options(*, default_lineup: bool = True) -> argparse.ArgumentParser:
     """Options that choose the models and shape the ensemble (ask, serve, eval).
 
     The models are the command line's own; every other flag comes from the
-    declarations of `MoAOptions` (see `add_option_flags`).
+    declarations of `MoAOptions` (see `add_option_flags`). Without a
+    `default_lineup` (eval: the models are always named) there is no
+    `--demo` or `--model-file`.
     """
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("ensemble")
@@ -81,8 +86,13 @@ def ensemble_options() -> argparse.ArgumentParser:
         default=[],
         metavar="MODEL",
         help="a proposer as 'provider:model' or 'name=provider:model'; repeat for "
-        "each agent (default: three agents of the local model once installed, "
-        "else three demo models)",
+        "each agent "
+        + (
+            "(default: three agents of the local model once installed, else "
+            "three demo models)"
+            if default_lineup
+            else "(at least one; demo:NAME for the offline demo models)"
+        ),
     )
     group.add_argument(
         "-a",
@@ -93,17 +103,18 @@ def ensemble_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--residual-model", metavar="MODEL", help="a different residual agent"
     )
-    group.add_argument(
-        "--demo",
-        action="store_true",
-        help="use the offline scripted demo models (no -p given)",
-    )
-    group.add_argument(
-        "--model-file",
-        metavar="GGUF",
-        help="run the local agents on this GGUF model file instead of the bundled "
-        "SmolLM2-135M (no -p given; needs `attention-moa local install`)",
-    )
+    if default_lineup:
+        group.add_argument(
+            "--demo",
+            action="store_true",
+            help="use the offline scripted demo models (no -p given)",
+        )
+        group.add_argument(
+            "--model-file",
+            metavar="GGUF",
+            help="run the local agents on this GGUF model file instead of the "
+            "bundled SmolLM2-135M (no -p given; needs `attention-moa local install`)",
+        )
     group.add_argument(
         "--base-url",
         help="an OpenAI-compatible endpoint (vLLM, Ollama, ...); model names are "
@@ -111,9 +122,9 @@ def ensemble_options() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
+        default=DEFAULT_KEY_VARIABLE,
         help="environment variable holding the key for --base-url "
-        "(default: OPENAI_API_KEY; local servers usually need none)",
+        f"(default: {DEFAULT_KEY_VARIABLE}; local servers usually need none)",
     )
     add_option_flags(options.add_argument_group("ensemble options"))
     return options
@@ -139,7 +150,7 @@ def _openai_compatible(spec: str, base_url: str, key_env: str) -> BaseChatModel:
     return ChatOpenAI(
         model=model,
         base_url=base_url,
-        api_key=SecretStr(os.environ.get(key_env) or "not-needed"),
+        api_key=SecretStr(secret_from(key_env) or "not-needed"),
         stream_usage=True,
         http_async_client=async_http_client(),
     )
@@ -186,6 +197,8 @@ def lineup_from(args: argparse.Namespace) -> Lineup:
     for flag in ("aggregator", "residual_model", "base_url"):
         if value := getattr(args, flag):
             words += [f"--{flag.replace('_', '-')}", value]
+    if args.base_url and args.api_key_env != DEFAULT_KEY_VARIABLE:
+        words += ["--api-key-env", args.api_key_env]
     return replace(lineup, options=lineup.options + tuple(words))
 
 

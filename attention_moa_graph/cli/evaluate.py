@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from attention_moa_graph._calls.errors import MoAError
+from attention_moa_graph._calls.errors import MoAError, secret_from
 from attention_moa_graph._calls.models import LazyModel
 from attention_moa_graph._calls.transport import async_http_client
 from attention_moa_graph.cli.ensemble import DEMO_PREFIX, ensemble_options, model_from
@@ -120,7 +120,9 @@ def _generate_parser(steps: Any, benchmark: str, step: str) -> None:
         else "answer it with Attention-MoA and each of the paper's ablations, "
         "one run directory per variant under --out"
     )
-    generate = steps.add_parser(step, parents=[ensemble_options()], help=what)
+    generate = steps.add_parser(
+        step, parents=[ensemble_options(default_lineup=False)], help=what
+    )
     _data_options(generate, benchmark)
     if step == "generate":
         generate.add_argument("--system", choices=SYSTEMS, default="attention-moa")
@@ -139,6 +141,13 @@ def _generate_parser(steps: Any, benchmark: str, step: str) -> None:
         "--assistant",
         default="attention_moa",
         help="the server's graph or assistant id",
+    )
+    generate.add_argument(
+        "--server-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="longest one run on --server may take (default: 600)",
     )
 
 
@@ -249,7 +258,9 @@ async def _generate(args: argparse.Namespace, system: SystemSpec, out: Path) -> 
     done = sum(1 for item in items if item.id in finished)
     with _bar(args.quiet, len(items), done, f"{system.name} {args.benchmark}") as bar:
         if args.server:
-            backend: Any = ServerBackend(args.server, args.assistant)
+            backend: Any = ServerBackend(
+                args.server, args.assistant, timeout=args.server_timeout
+            )
             records = await run_items(
                 backend, system, items, out, concurrency=args.concurrency, progress=bar
             )
@@ -281,7 +292,7 @@ def _judge_model(args: argparse.Namespace) -> BaseChatModel:
         return ChatOpenAI(
             model=args.judge.split(":", 1)[-1],
             base_url=args.judge_base_url,
-            api_key=SecretStr(os.environ.get(args.judge_api_key_env) or "not-needed"),
+            api_key=SecretStr(secret_from(args.judge_api_key_env) or "not-needed"),
             max_retries=0,
             http_async_client=async_http_client(),
         )
@@ -375,6 +386,16 @@ def run_eval(args: argparse.Namespace) -> int:
             if "depth" in saved:
                 shown = {**shown, "depth": saved["depth"]}
             print(dumps(shown, indent=2))
+            if math.isnan(report.headline(args.benchmark, saved["scores"])):
+                console.print(
+                    "[red]error:[/red] no judgment could be scored: every reply of "
+                    f"the judge {escape(args.judge)} was unreadable or off the "
+                    "scale. Check the judge model (a chat model that follows the "
+                    "judge prompt); the replies are in the judge journal under "
+                    f"{escape(str(args.out))}.",
+                    soft_wrap=True,
+                )
+                return 1
         elif args.step == "score":
             scores = report.score_path(args.benchmark, args.path, _gamed(args))
             print(dumps(scores, indent=2))

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from rich.console import Console
 from rich.markup import escape
 
+from attention_moa_graph._calls.errors import secret_from
 from attention_moa_graph._extras import MissingExtraError, require
 from attention_moa_graph.adapters.server import ServeLimits
 from attention_moa_graph.cli.ensemble import build_graph, lineup_from
 
 KEY_VARIABLE = "ATTENTION_MOA_API_KEY"
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no port: give 1 to 65535 (0: any free port)"
+        )
+    return value
 
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
@@ -22,7 +34,9 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="default: 8000; 0: any free port"
+    )
     serve.add_argument(
         "--model-name",
         default="attention-moa",
@@ -88,7 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return 1
     from attention_moa_graph.adapters.server import ChatCompletionsServer
 
-    key = os.environ.get(args.server_key_env) or None
+    key = secret_from(args.server_key_env)
     try:
         limits = ServeLimits(
             api_key=key,
@@ -109,7 +123,8 @@ def run_serve(args: argparse.Namespace) -> int:
             limits=limits,
         )
     except (ValueError, OSError) as exc:
-        errors.print(f"[red]error:[/red] {escape(str(exc))}")
+        said = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        errors.print(f"[red]error:[/red] {escape(said)}")
         return 2
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"

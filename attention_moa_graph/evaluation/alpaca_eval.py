@@ -294,6 +294,23 @@ def load_annotations(path: Path) -> list[dict[str, Any]]:
         raise BenchmarkDataError(
             f"{path}: no row has a 'preference'; is this an annotations file?"
         )
+    seen: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(rows):
+        preference = row.get("preference")
+        if preference is not None and (
+            isinstance(preference, bool) or not isinstance(preference, (int, float))
+        ):
+            raise BenchmarkDataError(
+                f"{path}: row {index}: preference {preference!r:.40} is not a "
+                "number (1: the baseline is better, 2: the model; null: no verdict)."
+            )
+        key = (str(row.get("instruction")), str(row.get("generator_2")))
+        if key in seen:
+            raise BenchmarkDataError(
+                f"{path}: rows {seen[key]} and {index} annotate the same instruction "
+                "for the same model; a win rate counts each once: keep one of them."
+            )
+        seen[key] = index
     return rows
 
 

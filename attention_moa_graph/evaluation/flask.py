@@ -110,11 +110,16 @@ def normalise(record: Mapping[str, Any]) -> Instance:
     """Map a record of any FLASK version onto `Instance`."""
     try:
         idx = int(record.get("idx", record.get("question_id")))
-        instruction = str(record.get("instruction", record.get("text")))
     except (TypeError, ValueError) as exc:
         raise BenchmarkDataError(
             f"FLASK record without an id: {record!r:.200}"
         ) from exc
+    instruction = record.get("instruction", record.get("text"))
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise BenchmarkDataError(
+            f"FLASK record {idx} has no instruction (an `instruction` or `text` "
+            "field with the question); fix or drop the record."
+        )
     skills = _as_list(record.get("skill", record.get("metrics", [])))
     domains = _as_list(record.get("domain", record.get("domain_labeled", [])))
     difficulty = record.get("difficulty", record.get("difficulty_labeled", "unknown"))
@@ -311,8 +316,18 @@ def _means(totals: Mapping[str, list[float]]) -> dict[str, SkillMean]:
     }
 
 
+def _on_the_scale(value: Any) -> bool:
+    """Whether a judge's score is one FLASK's 1-5 scale allows."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and 1 <= value <= 5
+
+
 def aggregate(reviews: Iterable[Mapping[str, Any]]) -> FlaskScores:
-    """Means of the parsed scores; N/A and non-numeric values are left out.
+    """Means of the parsed scores, each on FLASK's 1-5 scale.
+
+    N/A, non-numeric values and scores off the scale are left out; a review
+    with none left counts as unparsed.
 
     Each review carries its instance's `difficulty` and `domains`, so the
     breakdowns need no access to the data.
@@ -323,13 +338,15 @@ def aggregate(reviews: Iterable[Mapping[str, Any]]) -> FlaskScores:
     count = unparsed = 0
     for review in reviews:
         count += 1
-        scores = review.get("score") or {}
+        scores = {
+            label: float(value)
+            for label, value in (review.get("score") or {}).items()
+            if _on_the_scale(value)
+        }
         if not scores:
             unparsed += 1
             continue
         for label, value in scores.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
             skill = skill_key(str(label))
             overall.setdefault(skill, []).append(float(value))
             level = str(review.get("difficulty", "unknown"))

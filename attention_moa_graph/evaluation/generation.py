@@ -10,16 +10,17 @@ appended to `records.jsonl` with their calls, tokens and wall time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from langchain_core.language_models import BaseChatModel
@@ -115,16 +116,47 @@ class LocalBackend:
         )
 
 
+T = TypeVar("T")
+
+REQUEST_TIMEOUT = 30.0
+"""Seconds a LangGraph Server may take over a request other than a run."""
+
+
 class ServerBackend:
     """A LangGraph Server deployment of the graph, through `langgraph_sdk`."""
 
-    def __init__(self, url: str, assistant: str, api_key: str | None = None) -> None:
-        """Connect to `url` and run `assistant` (a graph id or assistant id)."""
+    def __init__(
+        self,
+        url: str,
+        assistant: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 600.0,
+    ) -> None:
+        """Connect to `url` and run `assistant` (a graph id or assistant id).
+
+        A run that takes longer than `timeout` seconds, or any other request
+        that takes longer than `REQUEST_TIMEOUT`, fails the item with an error
+        that names the server (a server that accepts and never answers would
+        otherwise hold the whole evaluation).
+        """
         from langgraph_sdk import get_client
 
         self.client = get_client(url=url, api_key=api_key)
         self.url = url
         self.assistant = assistant
+        self.timeout = timeout
+
+    async def _within(self, seconds: float, call: Awaitable[T], what: str) -> T:
+        try:
+            return await asyncio.wait_for(call, seconds)
+        except asyncio.TimeoutError:
+            raise MoAError(
+                f"the LangGraph Server at {self.url} did not answer {what} within "
+                f"{seconds:g} s. Check that it is the server you meant (--server) "
+                "and that it is not stuck; finished items are kept, so the same "
+                "command resumes."
+            ) from None
 
     async def run_turn(
         self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
@@ -149,8 +181,16 @@ class ServerBackend:
     async def _run_turn(
         self, thread: str, messages: list[dict[str, str]], context: dict[str, Any]
     ) -> dict[str, Any]:
-        await self.client.threads.create(thread_id=thread, if_exists="do_nothing")
-        state = await self.client.threads.get_state(thread)
+        await self._within(
+            REQUEST_TIMEOUT,
+            self.client.threads.create(thread_id=thread, if_exists="do_nothing"),
+            "a request to make a thread",
+        )
+        state = await self._within(
+            REQUEST_TIMEOUT,
+            self.client.threads.get_state(thread),
+            "a request for a thread's state",
+        )
         values = state.get("values") or {}
         if (
             isinstance(values, dict)
@@ -158,12 +198,16 @@ class ServerBackend:
             and not state.get("next")
         ):
             return values
-        result = await self.client.runs.wait(
-            thread,
-            self.assistant,
-            input={"messages": list(messages)},  # type: ignore[dict-item]
-            context=context or None,
-            raise_error=True,
+        result = await self._within(
+            self.timeout,
+            self.client.runs.wait(
+                thread,
+                self.assistant,
+                input={"messages": list(messages)},  # type: ignore[dict-item]
+                context=context or None,
+                raise_error=True,
+            ),
+            "a run (--server-timeout)",
         )
         if not isinstance(result, dict) or "final_answer" not in result:
             raise RuntimeError(

@@ -145,6 +145,30 @@ def test_missing_files_say_where_to_look(tmp_path: Path) -> None:
         alpaca_eval.load_annotations(bad)
 
 
+def test_annotations_with_a_bad_preference_or_a_repeated_row_name_the_file(
+    tmp_path: Path,
+) -> None:
+    row = {"instruction": "x", "generator_2": "m", "preference": 2.0}
+    path = tmp_path / "annotations.json"
+    path.write_text(
+        json.dumps([row, {**row, "instruction": "y", "preference": "garbage"}])
+    )
+    with pytest.raises(
+        BenchmarkDataError, match=r"annotations.json: row 1: preference 'garbage'"
+    ):
+        alpaca_eval.load_annotations(path)
+    path.write_text(json.dumps([row, {**row, "preference": 1.0}]))
+    with pytest.raises(
+        BenchmarkDataError, match="rows 0 and 1 annotate the same instruction"
+    ):
+        alpaca_eval.load_annotations(path)
+    path.write_text(json.dumps([row, {**row, "instruction": "y", "preference": None}]))
+    assert (
+        alpaca_eval.score_annotations(alpaca_eval.load_annotations(path))["n_total"]
+        == 1
+    )
+
+
 def test_a_repeated_or_empty_eval_set_is_refused(tmp_path: Path) -> None:
     row = {"instruction": "Name a colour.", "output": "Red."}
     (tmp_path / "model_outputs.json").write_text(json.dumps([row, {**row}]))

@@ -232,3 +232,20 @@ def test_files_that_would_misattribute_or_crash_are_refused(
     (checkout / relative).write_text(text)
     with pytest.raises(BenchmarkDataError, match=says):
         flask.load_flask(checkout, verify=False)
+
+
+def test_scores_off_the_scale_are_left_out_and_a_record_needs_its_instruction(
+    checkout: Path,
+) -> None:
+    data = flask.load_flask(checkout, verify=False)
+    first, odd, haiku = data.instances
+    reviews = [
+        flask.review_record(first, "{'logical correctness': 99999, 'factuality': 4}"),
+        flask.review_record(odd, "{'factuality': 1e999}"),
+        flask.review_record(haiku, "{'factuality': 0, 'readability': -3}"),
+    ]
+    scores = flask.aggregate(reviews)
+    assert scores["by_skill"] == {"factuality": {"mean": 4.0, "count": 1}}
+    assert scores["n_reviews"] == 3 and scores["n_unparsed"] == 2
+    with pytest.raises(BenchmarkDataError, match="FLASK record 7 has no instruction"):
+        flask.normalise({"idx": 7, "skill": "['factuality']"})

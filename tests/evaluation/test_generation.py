@@ -169,3 +169,21 @@ def test_unknown_system_and_empty_models_are_refused() -> None:
         SystemSpec("mixture", SPECS)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one model"):
         SystemSpec("moa", ())
+
+
+async def test_a_server_that_accepts_and_never_answers_fails_the_item_in_time(
+    monkeypatch,
+) -> None:
+    import socket
+
+    from attention_moa_graph import MoAError
+    from attention_moa_graph.evaluation import generation
+
+    monkeypatch.setattr(generation, "REQUEST_TIMEOUT", 0.5)
+    with socket.socket() as silent:  # connections are accepted by the kernel
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        backend = generation.ServerBackend(url, "attention_moa", timeout=1.0)
+        with pytest.raises(MoAError, match=r"did not answer .* within 0.5 s"):
+            await backend.run_turn("t", [{"role": "user", "content": "hi"}], {})

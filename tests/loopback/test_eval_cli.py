@@ -380,3 +380,24 @@ def test_a_judgment_file_with_several_models_scores_each(tmp_path: Path) -> None
     assert json.loads(cli("mt-bench", "score", str(judged)).stdout)["score"] == 8.5
     judged.write_text(json.dumps({"model": "x", "turn": 1}) + "\n")
     _refused(["mt-bench", "score", str(judged)], "judgment 1 needs a numeric score")
+
+
+@pytest.mark.parametrize(
+    "suite", ["mt-bench", "alpaca-eval"]
+)
+def test_a_judging_in_which_every_judgment_failed_exits_non_zero(
+    tmp_path: Path, judge_url: str, suite: str
+) -> None:
+    data = str(SHARED / suite.replace("-", "_"))
+    out = str(tmp_path / "run")
+    cli(
+        suite, "generate", "--data", data, "--out", out, "--system", "single",
+        "-p", "demo:alpha", "--limit", "2", "--quiet",
+    )  # fmt: skip
+    # A model that answers, but never with a rating or a preference.
+    done = run_eval(
+        suite, "judge", "--data", data, "--out", out, "--judge", "chatty",
+        "--judge-base-url", judge_url, "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "no judgment could be scored" in " ".join(done.stderr.split())

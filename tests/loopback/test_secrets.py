@@ -152,3 +152,29 @@ async def test_a_key_echoed_by_a_provider_error_is_not_stored_or_shown(
     with pytest.raises(MoAError) as raised:
         await graph.ainvoke({"messages": [("user", "hi")]})
     assert "sk-live" not in str(raised.value) and "[redacted]" in str(raised.value)
+
+
+@pytest.mark.slow
+def test_a_key_under_any_variable_name_is_redacted_by_its_value(fake_server, tmp_path):
+    # Not key-shaped, and its variable's name says nothing of a secret.
+    credential = "cred-5e0d9a72c4b81f36"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["MYCRED"] = credential
+    fake_server.scripted_faults["a"] = ["401"]
+    db = tmp_path / "cli.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-m", "attention_moa_graph.cli", "ask", "hi"]
+        + ["-p", "a", "-p", "b", "-a", "agg", "--base-url", fake_server.base_url]
+        + ["-l", "1", "--api-key-env", "MYCRED", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert fake_server.log[0].authorization == f"Bearer {credential}"
+    assert "Incorrect API key provided: [redacted]" in done.stdout + done.stderr
+    assert credential not in done.stdout + done.stderr
+    # The printed resume command names the variable again, not its value.
+    assert "--base-url" in done.stderr and "--api-key-env MYCRED" in done.stderr
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cli.sqlite*"))
+    assert stored and credential.encode() not in stored

@@ -75,6 +75,25 @@ def raw(server, data: bytes, *, timeout: float = 10) -> tuple[int, dict, bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
+def _events(body: bytes, headers: dict) -> list:
+    """The server-sent events of a streamed reply (read to its end)."""
+    text = body.decode()
+    if headers.get("transfer-encoding") == "chunked":
+        text, rest = "", body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            if not int(size, 16):
+                break
+            text += rest[: int(size, 16)].decode()
+            rest = rest[int(size, 16) + 2 :]
+    found = []
+    for line in text.split("\n"):
+        if line.startswith("data: "):
+            data = line.removeprefix("data: ")
+            found.append(data if data == "[DONE]" else json.loads(data))
+    return found
+
+
 def post(
     server,
     body: bytes | str | dict,
@@ -101,8 +120,23 @@ def post(
     return status, reply_headers, json.loads(reply) if reply else {}
 
 
+def test_a_port_out_of_range_or_in_use_is_one_clear_error():
+    for port in (99999, -1):
+        with pytest.raises(ValueError, match="is no port: give 1 to 65535"):
+            ChatCompletionsServer(graph_of(), port=port)
+    taken = ChatCompletionsServer(graph_of(), port=0)
+    try:
+        _, port = address(taken)
+        with pytest.raises(OSError, match=f"port {port} on 127.0.0.1 is in use"):
+            ChatCompletionsServer(graph_of(), port=port)
+    finally:
+        taken.stop()
+
+
 def test_a_public_address_needs_a_key_or_an_explicit_waiver():
-    with pytest.raises(ValueError, match="ATTENTION_MOA_API_KEY.*--insecure-no-auth"):
+    with pytest.raises(ValueError, match="ATTENTION_MOA_API_KEY.*--server-key-env"):
+        ChatCompletionsServer(graph_of(), host="0.0.0.0", port=0)
+    with pytest.raises(ValueError, match="--insecure-no-auth"):
         ChatCompletionsServer(graph_of(), host="0.0.0.0", port=0)
     for limits in (ServeLimits(api_key="k" * 20), ServeLimits(insecure_no_auth=True)):
         ChatCompletionsServer(graph_of(), host="0.0.0.0", port=0, limits=limits).stop()
@@ -133,6 +167,13 @@ def test_foreign_hosts_and_origins_are_refused(serve):
     host, port = address(server)
     status, _, _ = post(server, ASK, headers={"Origin": f"http://localhost:{port}"})
     assert status == 200
+    # Another port of this machine is another origin (another local web app).
+    for origin in (f"http://localhost:{port + 1}", "http://127.0.0.1", "null"):
+        status, _, body = post(server, ASK, headers={"Origin": origin})
+        assert status == 403 and body["error"]["code"] == "invalid_origin", origin
+    named = serve(allowed_hosts=("app.example",))
+    status, _, _ = post(named, ASK, headers={"Origin": "https://app.example"})
+    assert status == 200
     allowed = serve(allowed_hosts=("moa.internal",))
     status, _, _ = post(allowed, ASK, headers={"Host": "moa.internal"})
     assert status == 200
@@ -154,8 +195,14 @@ def test_only_json_bodies_are_read(serve):
         ({**ASK, "messages": "hi"}, "messages: Input should be a valid array"),
         (
             json.dumps(ASK).replace('"hi"', '"\\ud800"'),
-            "Invalid JSON",
+            "must be half of a surrogate pair",
         ),
+        (b"{", "Invalid JSON"),
+        ({**ASK, "stream": "yes"}, "stream: Input should be a valid boolean"),
+        ({**ASK, "max_tokens": "10"}, "max_tokens: Input should be a valid integer"),
+        ({**ASK, "max_tokens": 10**12}, "less than or equal to 1000000"),
+        ({**ASK, "top_p": 5}, "top_p: Input should be less than or equal to 1"),
+        ({**ASK, "top_p": 0.5}, "top_p is not supported"),
         ({**ASK, "messages": []}, "messages: List should have at least 1 item"),
         ({**ASK, "messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
         (
@@ -184,7 +231,7 @@ def test_a_bad_body_is_a_400_that_says_why(serve, body, says):
     status, _, reply = post(serve(), body)
     assert status == 400, reply
     assert says in reply["error"]["message"]
-    assert "100000" not in reply["error"]["message"]  # the input is not echoed
+    assert "[[[[" not in reply["error"]["message"]  # the input is not echoed
 
 
 def test_another_models_name_is_a_404_and_unknown_fields_are_ignored(serve):
@@ -216,12 +263,14 @@ def test_a_negative_content_length_is_refused_at_once(serve):
     server = serve()
     host, port = address(server)
     started = time.monotonic()
-    status, _, _ = raw(
+    status, headers, body = raw(
         server,
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
         "Content-Type: application/json\r\nContent-Length: -1\r\n\r\n".encode(),
     )
     assert status == 400 and time.monotonic() - started < 5
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"]["code"] == "invalid_http"
 
 
 def test_slow_clients_are_cut_off(serve):
@@ -336,11 +385,33 @@ def test_upstream_errors_reach_the_client_as_a_bare_502_and_the_log_without_keys
     )
     server = serve(graph)
     caplog.set_level(logging.ERROR, logger="attention_moa_graph.serve")
-    for stream in (False, True):
-        status, headers, body = post(server, {**ASK, "stream": stream})
-        assert status == 502 and body["error"]["type"] == "upstream_error"
-        assert headers["x-request-id"] in body["error"]["message"]
-        assert secret not in json.dumps(body) and "Error code" not in json.dumps(body)
+    status, headers, body = post(server, ASK)
+    assert status == 502 and body["error"]["type"] == "upstream_error"
+    assert headers["x-request-id"] in body["error"]["message"]
+    assert secret not in json.dumps(body) and "Error code" not in json.dumps(body)
+    # A stream has sent its headers by then: the failure is its last event.
+    host, port = address(server)
+    request = json.dumps({**ASK, "stream": True}).encode()
+    with socket.create_connection((host, port), timeout=10) as conn:
+        conn.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Content-Type: application/json\r\nConnection: close\r\n"
+            f"Content-Length: {len(request)}\r\n\r\n".encode()
+            + request
+        )
+        whole = b"".join(iter(lambda: conn.recv(65536), b""))
+    head, _, raw_body = whole.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    headers = dict(
+        (k.strip().lower(), v.strip())
+        for k, v in (line.split(":", 1) for line in head.decode().split("\r\n")[1:])
+    )
+    events = _events(raw_body, headers)
+    assert status == 200 and events[-1] == "[DONE]"
+    (failure,) = [e for e in events if isinstance(e, dict) and "error" in e]
+    assert failure["error"]["type"] == "upstream_error"
+    assert headers["x-request-id"] in failure["error"]["message"]
+    assert secret not in raw_body.decode() and "Error code" not in raw_body.decode()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Incorrect API key provided: [redacted]" in logged and secret not in logged
 
@@ -351,3 +422,25 @@ def test_served_demo_models_keep_a_bounded_record():
         model.invoke(f"question {index}")
     assert len(model.calls) == 100
     assert model.calls[-1].prompt.endswith("question 149")
+
+
+def test_a_stream_sends_its_headers_and_a_first_chunk_before_the_run_answers(serve):
+    # Every model call takes 30 s; the headers must not wait for them.
+    server = serve(graph_of(latency=30.0))
+    host, port = address(server)
+    request = json.dumps({**ASK, "stream": True}).encode()
+    with socket.create_connection((host, port), timeout=10) as conn:
+        conn.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(request)}\r\n\r\n".encode()
+            + request
+        )
+        reply = b""
+        while b"data: " not in reply or not reply.endswith(b"\r\n"):
+            part = conn.recv(65536)  # times out (an error) after 10 s
+            assert part, reply
+            reply += part
+    assert reply.startswith(b"HTTP/1.1 200") and b"text/event-stream" in reply
+    first = json.loads(reply.split(b"data: ", 1)[1].split(b"\n", 1)[0])
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}

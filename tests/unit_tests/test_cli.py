@@ -6,8 +6,11 @@ import gc
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+
+import pytest
 
 from attention_moa_graph.cli import main
 from tests.helpers import run_python
@@ -157,8 +160,9 @@ def test_without_models_or_runtime_ask_says_why_and_uses_the_demo(
     assert "attention-moa local install" in err and "offline demo models" in err
 
 
-def test_markup_in_a_thread_id_or_model_name_is_printed_as_text(capsys):
-    assert main(["ask", "--demo", "--no-db", "--thread", "[/x]", "-l", "1", "hi"]) == 0
+def test_markup_in_a_thread_id_or_model_name_is_printed_as_text(capsys, tmp_path):
+    db = str(tmp_path / "t.sqlite")
+    assert main(["ask", "--demo", "--db", db, "--thread", "[/x]", "-l", "1", "hi"]) == 0
     assert "thread [/x]" in capsys.readouterr().err
     assert main(["ask", "--no-db", "-p", "nope:[/x]", "-p", "nope:[/y]", "hi"]) == 2
     assert "cannot resolve model 'nope:[/x]'" in capsys.readouterr().err
@@ -224,3 +228,39 @@ def test_the_command_raises_the_collector_threshold_only_in_its_own_process():
     before = gc.get_threshold()
     assert main(["local", "status"]) in (0, 1)
     assert gc.get_threshold() == before
+
+
+def test_a_run_that_is_not_saved_names_no_thread_to_resume(capsys):
+    assert main(["ask", "--demo", "--no-db", "--thread", "t-1", "-l", "1", "hi"]) == 0
+    err = capsys.readouterr().err
+    assert "not saved (--no-db)" in err and "t-1" not in err
+    assert main(["ask", "--demo", "--no-db", "-l", "1", "--json", "hi"]) == 0
+    assert json.loads(capsys.readouterr().out)["thread"] is None
+
+
+def test_serve_names_a_bad_or_taken_port_in_one_line(capsys):
+    for port in ("99999", "-1", "http"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--demo", "--port", port])
+        assert exited.value.code == 2
+        assert "is no port: give 1 to 65535" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--demo", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is in use" in err
+    assert "Traceback" not in err and "Errno" not in err
+
+
+def test_eval_generate_offers_only_the_flags_it_takes(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "mt-bench", "generate", "--help"])
+    shown = capsys.readouterr().out
+    assert "--proposer" in shown and "--base-url" in shown
+    assert "--demo" not in shown and "--model-file" not in shown
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "mt-bench", "generate", "--demo", "--data", "x", "--out", "x"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --demo" in capsys.readouterr().err

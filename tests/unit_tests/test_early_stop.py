@@ -13,6 +13,7 @@ from attention_moa_graph import (
     STOP_SIGNAL,
     MoAError,
     Proposer,
+    astream_answer,
     create_attention_moa,
     is_stop_signal,
 )
@@ -46,6 +47,8 @@ pytestmark = pytest.mark.anyio
         "NO_\u200bFURTHER_\u200dIMPROVEMENT",  # zero-width space and joiner
         "\ufeffNO_FURTHER_IMPROVEMENT\u2060",  # byte-order mark, word joiner
         "ＮＯ＿ＦＵＲＴＨＥＲ＿ＩＭＰＲＯＶＥＭＥＮＴ",  # full-width forms
+        f"{STOP_SIGNAL}\n\nThe answer is 4.",  # the signal, then the answer restated
+        f"**{STOP_SIGNAL}**\nRound 2 stands.",
     ],
 )
 def test_the_signal_itself_is_a_stop(reply):
@@ -160,6 +163,34 @@ async def test_a_long_reply_mentioning_the_signal_is_used_as_the_answer():
     assert result["stop_reason"] == "max_layers"
     assert len(result["layers"]) == 3
     assert result["final_answer"] == mention
+
+
+@pytest.mark.parametrize("decision", ["signal", "verdict"])
+@pytest.mark.parametrize(
+    "reply", [f"{STOP_SIGNAL}\n\nThe answer is 4.", f"The answer is 4.\n{STOP_SIGNAL}"]
+)
+async def test_the_signal_with_an_answer_beside_it_never_reaches_the_answer(
+    decision, reply
+):
+    aggregator = ScriptedChatModel(
+        model_name="agg",
+        reply=lambda m: reply if is_residual_prompt(m) else "The summary says 4.",
+    )
+    graph = create_attention_moa(
+        fake_agents(["a", "b"]),
+        aggregator=aggregator,
+        max_layers=2,
+        stop_decision=decision,
+    )
+    result = await graph.ainvoke({"messages": [("user", "hi")]})
+    assert STOP_SIGNAL not in result["final_answer"]
+    assert "4." in result["final_answer"]
+    streamed = astream_answer(graph, {"messages": [("user", "hi")]})
+    tokens = [e.data async for e in streamed if e.kind == "token"]
+    assert "".join(tokens) == result["final_answer"]
+    if reply.startswith(STOP_SIGNAL):
+        # The signal decides: the round is no better, the summary stands.
+        assert result["final_answer"] == "The summary says 4."
 
 
 async def test_one_layer_answers_with_its_summary_and_never_calls_the_residual(

@@ -39,8 +39,15 @@ BAD_BUILDS = [
     (
         "unknown provider",
         dict(proposers=["nosuchprovider:m1", "demo:b"]),
-        "cannot resolve model",
+        "cannot resolve model 'nosuchprovider:m1': LangChain knows no provider "
+        "'nosuchprovider'[^\n]*$",  # one line, not LangChain's list of providers
     ),
+    (
+        "no provider",
+        dict(proposers=["gpt-5-turbo-xyz", "demo:b"]),
+        "'gpt-5-turbo-xyz' names no provider.*'openai:gpt-5-turbo-xyz'",
+    ),
+    ("no model name", dict(proposers=["openai:", "demo:b"]), "must follow the"),
     (
         "duplicate names",
         dict(proposers=[Proposer("x", "demo:a"), Proposer("x", "demo:b")]),
@@ -165,3 +172,14 @@ async def test_a_missing_api_key_fails_before_any_model_call():
     with pytest.raises(ValueError, match="'gpt'.*OPENAI_API_KEY"):
         await graph.ainvoke({"messages": [("user", "hi")]})
     assert all(not p.model.calls for p in agents)
+
+
+@pytest.mark.parametrize("payload", ["hi", ["hi"], 42])
+async def test_input_that_is_not_a_dict_is_one_clear_error(payload):
+    graph = create_attention_moa(TWO, aggregator="demo:chair", max_layers=1)
+    with pytest.raises(MoAInputError, match=r"input is a dict such as \{'messages'"):
+        graph.invoke(payload)
+    with pytest.raises(MoAInputError, match="wrap the question"):
+        await graph.ainvoke(payload)
+    with pytest.raises(MoAInputError):
+        list(graph.stream(payload))

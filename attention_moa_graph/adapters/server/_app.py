@@ -39,6 +39,7 @@ from attention_moa_graph._calls.loop import start_on_loop
 from attention_moa_graph.adapters.server import _openai_api as api
 from attention_moa_graph.adapters.server._completion import Run, error_response
 from attention_moa_graph.adapters.server._http import (
+    bind,
     check_headers,
     check_json,
     head_deadline_protocol,
@@ -141,7 +142,8 @@ class ChatCompletionsServer:
             timeout_keep_alive=5,
             h11_max_incomplete_event_size=64 * 1024,
         )
-        self._socket = config.bind_socket()
+        self._socket = bind(host, port)
+        self._bound = host
         self._server = uvicorn.Server(config)
         self._serving: Future[None] | None = None
 
@@ -150,6 +152,10 @@ class ChatCompletionsServer:
         """The `base_url` to give an OpenAI client."""
         host, port = self._socket.getsockname()[:2]
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+
+    def _origin_allowed(self, origin: str) -> bool:
+        port = self._socket.getsockname()[1]
+        return self.limits.origin_allowed(origin, self._bound, port)
 
     @property
     def running(self) -> int:
@@ -194,7 +200,9 @@ class ChatCompletionsServer:
 
     async def _models(self, request: Request) -> Response:
         try:
-            check_headers(request, self._hosts, self.limits.api_key)
+            check_headers(
+                request, self._hosts, self.limits.api_key, self._origin_allowed
+            )
         except api.ApiError as error:
             return error_response(error)
         model = {"id": self.model_name, "object": "model", "owned_by": "attention-moa"}
@@ -203,7 +211,9 @@ class ChatCompletionsServer:
     async def _chat(self, request: Request) -> Response:
         request_id = f"req_{uuid.uuid4().hex[:16]}"
         try:
-            check_headers(request, self._hosts, self.limits.api_key)
+            check_headers(
+                request, self._hosts, self.limits.api_key, self._origin_allowed
+            )
             check_json(request)
             chat = api.parse_request(
                 await read_body(request, self.limits), self.model_name

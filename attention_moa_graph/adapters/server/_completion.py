@@ -87,14 +87,17 @@ class Run:
                 }
             )
 
-        async def text(piece: str) -> None:
+        async def text(piece: str, *, opening: bool = False) -> None:
             nonlocal first
-            if piece:
+            if piece or opening:
                 delta = {"content": piece}
                 if first:
                     delta, first = {"role": "assistant", **delta}, False
                 await event(api.chunk(base, delta))
 
+        # Headers and a first chunk at once: a run takes seconds before its
+        # answer starts, longer than many clients wait for a response to begin.
+        await text("", opening=True)
         result: dict[str, Any] = {}
         # With tools the answer is known only whole (its calls are taken out of
         # the final stage's text): it comes in one piece, then its calls.
@@ -108,12 +111,8 @@ class Run:
                 elif item.kind == "result":
                     result = item.data
         except Exception as exc:
-            error = self._failure(exc)
-            if not started:
-                await error_response(error, self.request_id)(scope, receive, send)
-                return
-            # Headers are out: report the failure in the stream itself.
-            await event(error.body())
+            # Headers are out: the failure is told in the stream itself.
+            await event(self._failure(exc).body())
         else:
             if whole:
                 await text(cut_at_stop(result["final_answer"], self.chat.stops()))

@@ -11,15 +11,60 @@ the content type, then the body, read against a size cap and a deadline.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
+import json
+import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from attention_moa_graph.adapters.server._limits import ServeLimits
 from attention_moa_graph.adapters.server._openai_api import ApiError
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port`, or an error that says what to change.
+
+    Bound here rather than by uvicorn, which logs a failure and exits the
+    process.
+
+    Raises:
+        ValueError: If `port` is not 0 (any free port) to 65535.
+        OSError: If the address cannot be bound (in use, not this machine's).
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port {port!r} is no port: give 1 to 65535 (0: any free one)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except socket.gaierror as exc:
+        raise OSError(f"cannot listen on {host!r}: no such address ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Listening at once holds the port: two sockets bound with SO_REUSEADDR
+    # may share one until either listens.
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(
+                exc.errno,
+                f"port {port} on {host} is in use (another server?): stop it or "
+                "choose another port",
+            ) from None
+        raise OSError(
+            exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _hostname(value: str) -> str:
@@ -28,7 +73,10 @@ def _hostname(value: str) -> str:
 
 
 def check_headers(
-    request: Request, hosts: frozenset[str] | None, api_key: str | None
+    request: Request,
+    hosts: frozenset[str] | None,
+    api_key: str | None,
+    origin_allowed: Callable[[str], bool] = lambda origin: True,
 ) -> None:
     """The checks that need only the headers.
 
@@ -45,7 +93,7 @@ def check_headers(
                 code="invalid_host",
             )
         origin = request.headers.get("origin")
-        if origin is not None and (urlsplit(origin).hostname or "") not in hosts:
+        if origin is not None and not origin_allowed(origin):
             raise ApiError(
                 403,
                 "requests from web pages of other origins are refused.",
@@ -130,6 +178,28 @@ class _HeadDeadline(H11Protocol):
         finished = self.cycle  # before a pipelined request replaces it
         super().on_response_complete()
         self._arm(finished)
+
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse gets OpenAI's error body, not plain text."""
+        error = ApiError(
+            400,
+            f"the request is not valid HTTP/1.1 ({msg.rstrip('.')}): check its "
+            "request line and headers (Content-Length, Transfer-Encoding).",
+            code="invalid_http",
+        )
+        body = json.dumps(error.body()).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
     def _arm(self, waiting_after: Any) -> None:
         def expire() -> None:

@@ -7,6 +7,7 @@ defaults without importing Starlette and uvicorn.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -20,7 +21,8 @@ class ServeLimits:
             None: no key (allowed on loopback addresses only, unless
             `insecure_no_auth`).
         allowed_hosts: Host names the `Host` and `Origin` headers may name,
-            beside the loopback names and the bound address; `*`: any.
+            beside the loopback names and the bound address (whose origins
+            must also name the server's port); `*`: any.
         max_body_bytes: Largest request body (413 above it).
         max_running: Most runs at once; more requests get 503 and Retry-After.
         head_timeout: Seconds a client may take to send a request's headers.
@@ -56,8 +58,9 @@ class ServeLimits:
             return
         raise ValueError(
             f"refusing to serve {host} without a key: anyone who reaches the port "
-            "would spend the models' API keys. Set ATTENTION_MOA_API_KEY (or name "
-            "another variable with --api-key-env), or pass --insecure-no-auth."
+            "would spend the models' API keys. Give the server a key "
+            "(`attention-moa serve`: set ATTENTION_MOA_API_KEY, or name another "
+            "variable with --server-key-env), or waive it (--insecure-no-auth)."
         )
 
     def hosts(self, bound: str) -> frozenset[str] | None:
@@ -66,3 +69,25 @@ class ServeLimits:
             return None
         extra = {bound} if bound not in ("0.0.0.0", "::", "") else set()
         return LOOPBACK_HOSTS | extra | {h.lower() for h in self.allowed_hosts}
+
+    def origin_allowed(self, origin: str, bound: str, port: int) -> bool:
+        """Whether a web page of `origin` may call the server at `bound`:`port`.
+
+        An origin is its scheme, host and port: a page served from another
+        port of this machine is another origin (another local web app) and is
+        refused. Names given in `allowed_hosts` are trusted on any port.
+        """
+        if "*" in self.allowed_hosts:
+            return True
+        try:
+            parts = urlsplit(origin)
+            given = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return False
+        name = (parts.hostname or "").lower()
+        if name in {h.lower() for h in self.allowed_hosts}:
+            return True
+        own = LOOPBACK_HOSTS | (
+            {bound} if bound not in ("0.0.0.0", "::", "") else set()
+        )
+        return name in own and given == port

@@ -10,12 +10,14 @@ OpenAI's own server does, while fields this server cannot honour (`n` above
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from attention_moa_graph._core.sampling import MOST_TOKENS
 from attention_moa_graph._core.tools import (
     check_response_format,
     check_tool_choice,
@@ -58,7 +60,8 @@ class ApiError(Exception):
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Strict: "stream": "yes" or "max_tokens": "10" is a client's bug to hear of.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class TextPart(_Open):
@@ -86,9 +89,10 @@ class ChatRequest(_Open):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MOST_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MOST_TOKENS)
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
     stop: str | list[str] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -136,6 +140,9 @@ class ChatRequest(_Open):
         return chosen
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _where(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "body"
 
@@ -152,9 +159,15 @@ def parse_request(body: bytes, served_model: str) -> ChatRequest:
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         where = _where(first["loc"])
+        message = first["msg"]
+        if "escape" in message and _SURROGATE.search(body):
+            message = (
+                "the body is not valid UTF-8 JSON: a \\ud800-\\udfff escape must be "
+                "half of a surrogate pair (encode the text as UTF-8 before sending)"
+            )
         raise ApiError(
             400,
-            f"invalid request body: {where}: {first['msg']}",
+            f"invalid request body: {where}: {message}",
             param=None if where == "body" else where,
         ) from None
     if request.model != served_model:
@@ -171,6 +184,13 @@ def parse_request(body: bytes, served_model: str) -> ChatRequest:
             "n must be 1: the ensemble writes one answer per request; send "
             "several requests for several answers.",
             param="n",
+        )
+    if request.top_p is not None and request.top_p != 1:
+        raise ApiError(
+            400,
+            "top_p is not supported: the ensemble samples with its own settings; "
+            "leave top_p out (or 1) and set temperature instead.",
+            param="top_p",
         )
     _check_tools(request)
     return request
