@@ -11,7 +11,7 @@ QUESTION ?= Why is the sky blue?
 STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.local-runtime
 
-.PHONY: help install demo test test-fast lint format docs snapshots dev bench clean
+.PHONY: help install demo test test-fast lint format docs notebooks snapshots dev bench bench-quality clean
 
 help:
 	@echo "make demo       run the ensemble on a sample question (local models, offline)"
@@ -21,9 +21,12 @@ help:
 	@echo "make lint       ruff and mypy --strict"
 	@echo "make format     ruff format and fix"
 	@echo "make docs       regenerate the README's configuration table"
+	@echo "make notebooks  run the offline notebooks and save their outputs"
 	@echo "make snapshots  refresh the graph-drawing snapshots"
 	@echo "make dev        serve the graph to LangGraph Studio (langgraph dev)"
 	@echo "make bench      run the benchmarks; figures go to benchmarks/RESULTS.md"
+	@echo "make bench-quality  quality per cost on the local model (ARGS=--quick: 12"
+	@echo "                questions, minutes; without: about an hour and a half)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +67,9 @@ format: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m scripts.readme_table
 
+notebooks: $(STAMP)
+	$(BIN)/python -m scripts.notebooks
+
 snapshots: $(STAMP)
 	$(BIN)/python -m pytest tests/unit_tests/test_graph_structure.py --snapshot-update
 
@@ -83,6 +89,10 @@ bench: $(STAMP) $(LOCAL_STAMP)
 	$(BIN)/python -m benchmarks.serve_load
 	$(BIN)/python -m benchmarks.footprint
 	$(BIN)/python -m benchmarks.local_runtime
+	$(BIN)/python -m benchmarks.quality_cost --quick
+
+bench-quality: $(STAMP) $(LOCAL_STAMP)
+	$(BIN)/python -m benchmarks.quality_cost $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

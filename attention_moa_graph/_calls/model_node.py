@@ -9,6 +9,7 @@ the last attempt (`on_failure`) and what a late call means (`on_late`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -97,7 +98,7 @@ def model_node(
     *,
     deadline: float | None = None,
     on_late: LateFn | None = None,
-    clean: Callable[[str], str] | None = None,
+    clean: Callable[[str, Input], str] | None = None,
     text_of: Callable[[BaseMessage], str] | None = None,
     guard: Callable[[BaseMessage, str], tuple[str, list[str]]] | None = None,
 ) -> ModelNode:
@@ -106,8 +107,9 @@ def model_node(
     With a `deadline` (seconds for all attempts together), a call still
     unanswered by then ends the node through `on_late`; a strict second try
     (a task with `strict` set) must answer, so it waits without one. `clean`
-    rewrites each reply's text before it is written (a reply it empties is
-    retried as an empty reply); `text_of` turns the reply into the text
+    rewrites each reply's text, given the node's input too, before it is
+    written (a reply it empties is retried as an empty reply); `text_of`
+    turns the reply into the text
     written (default: its text), e.g. with its tool calls written out.
     `guard` gets the reply and that text, and returns the text to write and
     what it found (flags for the layer's record).
@@ -123,7 +125,7 @@ def model_node(
                 call.run_config(config),
                 dict(call.params),
                 cut,
-                clean,
+                None if clean is None else functools.partial(_clean_for, clean, task),
             )
         except Exception as error:
             return on_failure(task, call, error)
@@ -137,6 +139,10 @@ def model_node(
         return {**write(task, text), "calls": [call.record(reply, flags)]}
 
     return ModelNode(name, arun)
+
+
+def _clean_for(clean: Callable[[str, Input], str], task: Input, text: str) -> str:
+    return clean(text, task)
 
 
 class ModelNode(Runnable[Any, Update]):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from langchain_core.messages import (
     AnyMessage,
@@ -32,43 +33,84 @@ def fence(kind: str, text: str) -> str:
 
 
 _DIGEST = r"(?:[0-9a-f]{4,12}(?:…|\.\.\.)?|…|\.\.\.)"
+_KINDS = (
+    r"(?:conversation|question|reference|own-answer|peer-answer|candidate)-{digest}"
+    r"|(?:answer|suggestion|round)-\d+(?:-{digest})?"
+).replace("{digest}", _DIGEST)
 _FENCE_TAG = re.compile(
-    r"[ \t]*</?[ \t]*(?:"
-    rf"(?:conversation|question|reference|own-answer|peer-answer|candidate)-{_DIGEST}"
-    rf"|(?:answer|suggestion|round)-\d+(?:-{_DIGEST})?"
+    r"[ \t]*</?[ \t]*("
+    rf"{_KINDS}"
     r"|own-answer|peer-answer|candidate"
     # Any name with a digest-like hex suffix, after a number or not: models
     # invent fences of their own in the same shape (`</reserve-4d8059a0f26>`,
-    # `</response-1-6a5c911c6d95>`). A short suffix must hold a digit, so that
-    # names such as `<app-feed>` stay.
-    r"|[a-z][a-z_-]*(?:-\d+)?-(?:[0-9a-f]{8,16}|(?=[a-f]*\d)[0-9a-f]{4,7})"
+    # `</response-1-6a5c911c6d95>`). A short suffix must hold a digit and a
+    # letter, so that names such as `<app-feed>` or `<item-2024>` stay.
+    r"|[a-z][a-z_-]*(?:-\d+)?-(?:[0-9a-f]{8,16}|(?=[0-9]*[a-f])(?=[a-f]*\d)[0-9a-f]{4,7})"
     r")[ \t]*>",
     re.IGNORECASE,
 )
+# A fence tag of the package's that the token cap cut off, ending the reply.
+_CUT_TAG = re.compile(
+    r"\s*</?[ \t]*(?:conversation|question|reference|own-answer|peer-answer"
+    r"|candidate|answer|suggestion|round)(?:-[0-9a-f]*)*\Z",
+    re.IGNORECASE,
+)
+_ANY_TAG = re.compile(r"</?[ \t]*([a-z][\w.:-]*)[ \t]*>", re.IGNORECASE)
 
 FENCE_TAG_LONGEST = 40
 """No fence tag a model could echo is longer; streams hold back at most this."""
 
 
-def strip_fences(text: str) -> str:
-    """A model's reply without any fence tag of the package's it echoed.
+def quoted_tags(conversation: Sequence[BaseMessage]) -> frozenset[str]:
+    """The tag names the conversation itself writes (lowercased).
+
+    A user may ask for markup (`<item-2024>v</item-2024>`, `<answer-1>`):
+    those tags are the user's, and cleaning leaves them in replies.
+
+    Example:
+        >>> sorted(quoted_tags([HumanMessage("Wrap it in <answer-1></answer-1>")]))
+        ['answer-1']
+    """
+    found: set[str] = set()
+    for message in conversation:
+        text = message_text(message)
+        if "<" in text:
+            found.update(name.lower() for name in _ANY_TAG.findall(text))
+    return frozenset(found)
+
+
+def strip_fences(text: str, keep: Collection[str] = ()) -> str:
+    r"""A model's reply without any fence tag of the package's it echoed.
 
     Small models copy the tags around quoted material (`</round-2-3fa9…>`)
     into their replies; no stage's output, and so no answer, may carry one.
     Tags only (the package's names with a digest or a number, names no
     ordinary text uses, and any name with a digest-like hex suffix, which
     models invent in the same shape) are removed, the text between them kept,
-    and the ends stripped. A prefix of a
-    reply cleaned this way is a prefix of the whole reply cleaned, as long as
-    it ends outside a tag and not in white space (which lets streams clean).
+    and the ends stripped; a tag of the package's cut off at the end of the
+    reply goes too. Tags named in `keep` (`quoted_tags`: the ones the user
+    wrote) stay. A prefix of a reply cleaned this way is a prefix of the
+    whole reply cleaned, as long as it ends outside a tag and not in white
+    space (which lets streams clean).
 
     Example:
         >>> strip_fences("Paris. </round-2-3fa94c0d1e2b>")
         'Paris.'
+        >>> strip_fences("7 days.\n<question-ee432930b0")
+        '7 days.'
     """
     if "<" in text:
-        text = _FENCE_TAG.sub("", text)
+
+        def drop(tag: re.Match[str]) -> str:
+            return tag.group(0) if tag.group(1).lower() in keep else ""
+
+        text = _CUT_TAG.sub("", _FENCE_TAG.sub(drop, text))
     return text.strip()
+
+
+def clean_reply(text: str, task: Mapping[str, Any]) -> str:
+    """A stage reply cleaned of fence tags, the user's own tags kept."""
+    return strip_fences(text, quoted_tags(task.get("messages") or ()))
 
 
 def message_text(message: BaseMessage) -> str:

@@ -40,7 +40,7 @@ from attention_moa_graph._core.messages import (
     build_residual_messages,
     build_summary_messages,
     build_verdict_messages,
-    strip_fences,
+    clean_reply,
     with_instructions,
 )
 from attention_moa_graph._core.routing import layer_answers, residual_runs
@@ -98,7 +98,7 @@ def proposer_node(
         agent_failed,
         deadline=config.options.calls.deadline(stage),
         on_late=late,
-        clean=strip_fences,
+        clean=clean_reply,
         guard=guard_reply,
     )
 
@@ -238,7 +238,7 @@ def make_summarize_node(config: MoAConfig) -> ModelNode:
         lambda state, text: {"summary": text},
         config.runner,
         aggregator_failed,
-        clean=strip_fences,
+        clean=clean_reply,
         text_of=with_native_calls,
         guard=guard_reply,
     )
@@ -277,7 +277,7 @@ def make_residual_node(config: MoAConfig) -> ModelNode:
         lambda state, text: {"residual": text},
         config.runner,
         aggregator_failed,
-        clean=strip_fences,
+        clean=clean_reply,
         text_of=with_native_calls,
         guard=guard_reply,
     )

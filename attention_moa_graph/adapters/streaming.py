@@ -22,7 +22,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from attention_moa_graph._core.guards import settled
-from attention_moa_graph._core.messages import FENCE_TAG_LONGEST, strip_fences
+from attention_moa_graph._core.messages import (
+    FENCE_TAG_LONGEST,
+    quoted_tags,
+    strip_fences,
+)
 from attention_moa_graph._core.stop import could_be_stop_signal, without_signal_lines
 
 NEAR_CAP_TOKENS = 48
@@ -78,6 +82,8 @@ class _Gate:
         self.text = ""
         self.chunks = 0
         self.diverged = False
+        self.keep: frozenset[str] = frozenset()
+        """The user's own tags (`quoted_tags`), which cleaning leaves."""
 
     def feed(self, attempt: str | None, text: str, cap: int | None = None) -> str:
         if attempt != self.attempt:
@@ -87,7 +93,7 @@ class _Gate:
         if not self.sent and could_be_stop_signal(self.text):
             return ""
         near_cap = cap is not None and self.chunks >= cap - NEAR_CAP_TOKENS
-        ready = settled(strip_fences(_settled(self.text)), near_cap)
+        ready = settled(strip_fences(_settled(self.text), self.keep), near_cap)
         if ready.startswith(self.sent):
             out, self.sent = ready[len(self.sent) :], ready
             return out
@@ -154,6 +160,8 @@ async def astream_answer(
                 if text:
                     yield StreamEvent("token", text)
         elif mode == "values" and not namespace and isinstance(data, dict):
+            if not result:  # the run's first state: its conversation
+                gate.keep = quoted_tags(data.get("messages") or ())
             result = data
     rest = gate.finish(str(result.get("final_answer", "")))
     if rest:

@@ -39,7 +39,7 @@ from attention_moa_graph._calls.runner import CallRunner
 from attention_moa_graph._calls.usage import CallRecord, UsageReport, report_calls
 from attention_moa_graph._core.context import MoAContext, as_context, overrides_of
 from attention_moa_graph._core.graph import check_turn
-from attention_moa_graph._core.messages import build_summary_messages, strip_fences
+from attention_moa_graph._core.messages import build_summary_messages, clean_reply
 from attention_moa_graph._core.nodes import agent_failed, aggregator_failed
 from attention_moa_graph._core.options import MoAOptions
 from attention_moa_graph._core.sampling import role_params
@@ -147,7 +147,7 @@ def _build(
         lambda task, text: {"answers": {f"{task['round']}/{task['agent']}": text}},
         runner,
         agent_failed,
-        clean=strip_fences,
+        clean=clean_reply,
     )
 
     def plan_aggregate(state: BaselineState) -> ModelCall:
@@ -169,7 +169,7 @@ def _build(
         lambda state, text: {"final_answer": text},
         runner,
         aggregator_failed,
-        clean=strip_fences,
+        clean=clean_reply,
     )
 
     def prepare(state: BaselineState, runtime: Runtime[Any]) -> dict[str, Any]:

@@ -83,3 +83,28 @@ async def test_a_reply_that_is_only_a_tag_is_retried_as_empty(fake_server):
     result = await graph.ainvoke(QUESTION)
     assert result["final_answer"].startswith("agg answers")
     assert len(fake_server.requests_for("agg")) == 2
+
+
+async def test_markup_the_user_asked_for_survives_every_stage(fake_server):
+    wanted = (
+        "<item-2024>v</item-2024> <build-1a2b3c4d>ok</build-1a2b3c4d> "
+        "<answer-1>x</answer-1> <candidate>c</candidate>"
+    )
+    question = {"messages": [("user", f"Reply with exactly this XML: {wanted}")]}
+
+    def obliging(model, messages):
+        # The markup asked for, with a fence tag of the prompt's echoed after it.
+        return f"Here it is: {wanted}\n</round-1-3fa94c0d1e2b>"
+
+    fake_server.reply = obliging
+    graph = create_attention_moa(
+        [Proposer(n, openai_model(fake_server.base_url, n)) for n in ("a", "b")],
+        aggregator=openai_model(fake_server.base_url, "agg"),
+        max_layers=2,
+    )
+    result = await graph.ainvoke(question)
+    assert result["final_answer"] == f"Here it is: {wanted}"
+    assert all(t.endswith(wanted) for t in outputs(result))
+    events = [e async for e in astream_answer(graph, question)]
+    streamed = "".join(e.data for e in events if e.kind == "token")
+    assert streamed == result["final_answer"]

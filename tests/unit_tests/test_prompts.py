@@ -169,12 +169,31 @@ def test_a_callers_system_message_is_kept_first():
         # Ordinary markup, and tags without the package's marks, stay.
         ("if a < b and b > c", "if a < b and b > c"),
         ("<question>What?</question>", "<question>What?</question>"),
+        # A number is no digest: `<item-2024>` is a name a user may want.
+        ("<item-2024>v</item-2024>", "<item-2024>v</item-2024>"),
+        # A tag of the package's that the token cap cut off, at the very end.
+        ("The answer is 7 days.\n\n<question-ee432930b0", "The answer is 7 days."),
+        ("Done. </round-", "Done."),
     ],
 )
 def test_fence_tags_are_stripped_and_other_markup_kept(reply, kept):
     from attention_moa_graph._core.messages import strip_fences
 
     assert strip_fences(reply) == kept
+
+
+def test_tags_the_user_wrote_stay_in_replies():
+    from attention_moa_graph._core.messages import quoted_tags, strip_fences
+
+    asked = (
+        "Use this XML: <item-2024>v</item-2024> <build-1a2b3c4d>ok</build-1a2b3c4d> "
+        "<answer-1>x</answer-1> <candidate>c</candidate>"
+    )
+    keep = quoted_tags([HumanMessage(asked)])
+    assert keep == {"item-2024", "build-1a2b3c4d", "answer-1", "candidate"}
+    reply = f"{asked} </round-2-3fa94c0d1e2b>"
+    assert strip_fences(reply, keep) == asked
+    assert strip_fences(reply) == "Use this XML: <item-2024>v</item-2024>okxc"
 
 
 def test_a_cleaned_prefix_is_a_prefix_of_the_cleaned_whole():
