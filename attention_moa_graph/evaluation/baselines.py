@@ -37,8 +37,10 @@ from attention_moa_graph._calls.models import (
 )
 from attention_moa_graph._calls.runner import CallRunner
 from attention_moa_graph._calls.usage import CallRecord, UsageReport, report_calls
+from attention_moa_graph._core.compiled import checked
 from attention_moa_graph._core.context import MoAContext, as_context, overrides_of
 from attention_moa_graph._core.graph import check_turn
+from attention_moa_graph._core.guards import guard_reply
 from attention_moa_graph._core.messages import build_summary_messages, clean_reply
 from attention_moa_graph._core.nodes import agent_failed, aggregator_failed
 from attention_moa_graph._core.options import MoAOptions
@@ -148,6 +150,7 @@ def _build(
         runner,
         agent_failed,
         clean=clean_reply,
+        guard=guard_reply,
     )
 
     def plan_aggregate(state: BaselineState) -> ModelCall:
@@ -170,6 +173,7 @@ def _build(
         runner,
         aggregator_failed,
         clean=clean_reply,
+        guard=guard_reply,
     )
 
     def prepare(state: BaselineState, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -248,7 +252,7 @@ def _build(
     )
     builder.add_edge("aggregate", "finish")
     builder.add_edge("finish", END)
-    compiled = builder.compile(checkpointer=checkpointer, name=name)
+    compiled = checked(builder.compile(checkpointer=checkpointer, name=name))
     return compiled.with_config(max_concurrency=max(4, len(agents)))
 
 

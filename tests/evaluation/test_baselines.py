@@ -155,3 +155,16 @@ def test_self_consistency_answers_with_the_majority_of_its_samples():
     assert result["usage"]["total"]["calls"] == 5
     # No one sample's call is the answer: the vote is.
     assert all(call.metadata.get("moa_final") is not True for call in model.calls)
+
+
+def test_a_baselines_looping_reply_is_trimmed_like_the_ensembles():
+    from benchmarks.quality_cost import loops
+
+    looping = "The answer is 8 days.\n\n" * 6 + "The answer is"
+    graph = create_moa(
+        ["demo:a", "demo:b"],
+        aggregator=ScriptedChatModel(reply=lambda messages: looping),
+        layers=2,
+    )
+    answer = graph.invoke({"messages": [("user", "How many days?")]})["final_answer"]
+    assert answer.startswith("The answer is 8 days.") and not loops(answer)

@@ -102,3 +102,19 @@ def test_check_says_what_would_run_and_why(tmp_path, monkeypatch):
     assert "the CPU lacks avx_vnni" in lines[-1]
     monkeypatch.setattr(install, "cpu_flags", lambda: {"avx2", "avx512f", "avx_vnni"})
     assert install.check()[-1].startswith("would: install the prebuilt")
+
+
+def test_install_says_where_the_server_came_from_once(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from attention_moa_graph.cli import main
+    from attention_moa_graph.local import install as installing
+
+    def install(*, build, force, say):
+        say("installed: llama-server built here from llama.cpp b1234")
+        return SimpleNamespace(source="llama-server built here from llama.cpp b1234")
+
+    monkeypatch.setattr(installing, "install", install)
+    assert main(["local", "install"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count("built here from llama.cpp b1234") == 1
