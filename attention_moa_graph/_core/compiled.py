@@ -8,7 +8,7 @@ names neither the expected shape nor the fix.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -29,23 +29,27 @@ def check_input(payload: Any) -> None:
     )
 
 
-class CheckedGraph(CompiledStateGraph):  # type: ignore[type-arg]
+class CheckedGraph(CompiledStateGraph[Any, Any, Any, Any]):
     """A compiled graph whose runs check their input first (see `check_input`).
 
     `invoke` and `ainvoke` go through `stream` and `astream`, so these two
     are the only doors.
     """
 
-    def stream(self, input: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
+    def stream(self, input: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
         check_input(input)
         return super().stream(input, *args, **kwargs)
 
-    def astream(self, input: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
+    def astream(self, input: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         check_input(input)
         return super().astream(input, *args, **kwargs)
 
 
-def checked(compiled: CompiledStateGraph[Any, Any, Any, Any]) -> CheckedGraph:
+Graph = TypeVar("Graph", bound=CompiledStateGraph[Any, Any, Any, Any])
+
+
+def checked(compiled: Graph) -> Graph:
     """`compiled` as a `CheckedGraph` (the same object, its class swapped)."""
-    compiled.__class__ = CheckedGraph
-    return compiled  # type: ignore[return-value]
+    # Swapped in place rather than built anew: compile() makes the instance.
+    compiled.__class__ = CheckedGraph  # type: ignore[assignment]
+    return compiled

@@ -78,9 +78,29 @@ def _unwrap(kind: Any) -> Any:
     return kind
 
 
+def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse`, with the word `none` for an option that may be None."""
+
+    def either(text: str) -> Any:
+        return None if text.strip().lower() == "none" else parse(text)
+
+    return either
+
+
 def parser_for(setting: Setting) -> tuple[Callable[[str], Any], bool]:
-    """How one flag word becomes the option's value, and whether it repeats."""
+    """How one flag word becomes the option's value, and whether it repeats.
+
+    An option that may be None takes the word `none` too (to undo a default
+    such as the local lineup's).
+    """
     kind = _unwrap(setting.kind)
+    parse, repeats = _parser_of(setting, kind)
+    if kind is not setting.kind and not repeats:
+        parse = _or_none(parse)
+    return parse, repeats
+
+
+def _parser_of(setting: Setting, kind: Any) -> tuple[Callable[[str], Any], bool]:
     if kind is RetryPolicy:
         return attempts, False
     if kind is MoAPrompts:
@@ -120,15 +140,26 @@ def add_option_flags(group: Any) -> None:
             metavar=flag.metavar,
             action="append" if repeats else "store",
             default=argparse.SUPPRESS,
-            help=f"{text} (default: {setting.default_text})",
+            help=f"{text} (default: {setting.default_text}"
+            + (
+                "; the word none for None)"
+                if _unwrap(setting.kind) is not setting.kind and not repeats
+                else ")"
+            ),
         )
 
 
-def options_from(args: argparse.Namespace) -> MoAOptions:
-    """The options the command line set; the others keep their defaults."""
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the command line gave, by name (`none` included), checked."""
     chosen: dict[str, Any] = {}
     for setting in MoAOptions.settings():
         if hasattr(args, setting.name):
             value = getattr(args, setting.name)
             chosen[setting.name] = dict(value) if parser_for(setting)[1] else value
-    return MoAOptions.build(where="the command line", **chosen)
+    MoAOptions.build(where="the command line", **chosen)
+    return chosen
+
+
+def options_from(args: argparse.Namespace) -> MoAOptions:
+    """The options the command line set; the others keep their defaults."""
+    return MoAOptions.build(where="the command line", **given_options(args))

@@ -173,3 +173,21 @@ def command_line(process: Path) -> str:
         return (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_the_local_defaults_answer_an_easy_question_in_a_few_calls(runtime, tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), IDLE: "5"}
+    done = subprocess.run(
+        [sys.executable, "-m", "attention_moa_graph.cli", "ask", "--json", "--no-db"]
+        + [QUESTION],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # Three agents of one model at temperature 0 agree: drafts and a summary.
+    assert result["usage"]["total"]["calls"] <= 5
+    assert result["stop_reason"] == "agreement"
+    assert "Paris" in result["final_answer"]

@@ -382,9 +382,7 @@ def test_a_judgment_file_with_several_models_scores_each(tmp_path: Path) -> None
     _refused(["mt-bench", "score", str(judged)], "judgment 1 needs a numeric score")
 
 
-@pytest.mark.parametrize(
-    "suite", ["mt-bench", "alpaca-eval"]
-)
+@pytest.mark.parametrize("suite", ["mt-bench", "alpaca-eval"])
 def test_a_judging_in_which_every_judgment_failed_exits_non_zero(
     tmp_path: Path, judge_url: str, suite: str
 ) -> None:

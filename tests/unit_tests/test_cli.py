@@ -264,3 +264,17 @@ def test_eval_generate_offers_only_the_flags_it_takes(capsys):
         main(["eval", "mt-bench", "generate", "--demo", "--data", "x", "--out", "x"])
     assert exited.value.code == 2
     assert "unrecognized arguments: --demo" in capsys.readouterr().err
+
+
+def test_the_word_none_undoes_a_default_of_an_option_that_may_be_none():
+    import argparse
+
+    from attention_moa_graph.cli.ensemble import ensemble_options
+    from attention_moa_graph.cli.flags import given_options
+
+    parser = argparse.ArgumentParser(parents=[ensemble_options()])
+    words = ["--agreement", "none", "--critique-peers", "None", "--token-budget", "9"]
+    given = given_options(parser.parse_args(words))
+    assert given == {"agreement": None, "critique_peers": None, "token_budget": 9}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-layers", "none"])  # may not be None

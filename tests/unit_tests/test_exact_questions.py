@@ -70,3 +70,13 @@ def test_intervals_and_the_loop_check():
     assert wilson(0, 0) == (0.0, 0.0)
     assert loops("The answer is 8. The answer is 8. The answer is 8.")
     assert not loops("The answer is 8. It is 8. Eight.")
+
+
+def test_the_cli_local_defaults_are_the_adaptive_setting_the_benchmark_measures():
+    from attention_moa_graph.cli.ensemble import LOCAL_DEFAULTS
+    from benchmarks.quality_cost import ADAPTIVE, CAPS, SAMPLING
+
+    assert {name: LOCAL_DEFAULTS[name] for name in ADAPTIVE} == ADAPTIVE
+    assert LOCAL_DEFAULTS["max_tokens"] == SAMPLING["max_tokens"]
+    caps = LOCAL_DEFAULTS["role_max_tokens"]
+    assert caps == {role: CAPS[role] for role in caps}

@@ -162,12 +162,12 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     401: "invalid_api_key",
                 }
                 headers = {"retry_after": "0"} if code == 429 else {}
-                message = f"injected {fault}"
+                said = f"injected {fault}"
                 if code == 401:
                     # As careless providers do: the key that was sent, in clear.
                     sent = self.headers.get("authorization", "").removeprefix("Bearer ")
-                    message = f"Incorrect API key provided: {sent}"
-                return self._error(code, names[code], message, **headers)
+                    said = f"Incorrect API key provided: {sent}"
+                return self._error(code, names[code], said, **headers)
             if fault == "garbage":
                 payload = b"<html>upstream proxy error</html>"
                 self.send_response(200)
