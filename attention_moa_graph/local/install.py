@@ -31,6 +31,7 @@ from attention_moa_graph.local.build import (
     locked,
     pip,
 )
+from attention_moa_graph.local.registry import end_process
 from attention_moa_graph.local.runtime import (
     MODEL_PACKAGE,
     MODEL_VERSION,
@@ -91,13 +92,7 @@ def _private_server(runtime: Runtime) -> Iterator[tuple[int, str]]:
             time.sleep(0.1)
         yield port, key
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        end_process(server, grace=10)
 
 
 def _probe(runtime: Runtime) -> None:

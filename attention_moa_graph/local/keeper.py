@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from attention_moa_graph.local.registry import ServerFiles
+from attention_moa_graph.local.registry import ServerFiles, end_process
 from attention_moa_graph.local.server import START_TIMEOUT
 
 POLL_SECONDS = 0.5
@@ -35,16 +35,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass  # not Linux: the keeper still stops it on its way out
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 def _forget(files: ServerFiles) -> None:
@@ -101,7 +91,7 @@ def keep(files: ServerFiles, idle: float, command: Sequence[str]) -> int:
         if files.read_state() is not None:
             with files.locked():
                 _forget(files)
-        _stop(child)
+        end_process(child)
     code = child.returncode
     return code if code >= 0 else 128 - code
 

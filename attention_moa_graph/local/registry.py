@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,3 +118,14 @@ def process_start(pid: int) -> str:
             pass
         return "0"  # no /proc: the pid alone
     return fields[19] if len(fields) > 19 else "0"
+
+
+def end_process(child: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Stop `child` if it still runs: SIGTERM, then SIGKILL after `grace` seconds."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -75,6 +75,17 @@ def raw(server, data: bytes, *, timeout: float = 10) -> tuple[int, dict, bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
+def streamed_request(host: str, port: int, *, close: bool = False) -> bytes:
+    """The bytes of a streamed chat request (`Connection: close` if `close`)."""
+    body = json.dumps({**ASK, "stream": True}).encode()
+    ending = "Connection: close\r\n" if close else ""
+    return (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\n{ending}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
 def _events(body: bytes, headers: dict) -> list:
     """The server-sent events of a streamed reply (read to its end)."""
     text = body.decode()
@@ -391,14 +402,8 @@ def test_upstream_errors_reach_the_client_as_a_bare_502_and_the_log_without_keys
     assert secret not in json.dumps(body) and "Error code" not in json.dumps(body)
     # A stream has sent its headers by then: the failure is its last event.
     host, port = address(server)
-    request = json.dumps({**ASK, "stream": True}).encode()
     with socket.create_connection((host, port), timeout=10) as conn:
-        conn.sendall(
-            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            "Content-Type: application/json\r\nConnection: close\r\n"
-            f"Content-Length: {len(request)}\r\n\r\n".encode()
-            + request
-        )
+        conn.sendall(streamed_request(host, port, close=True))
         whole = b"".join(iter(lambda: conn.recv(65536), b""))
     head, _, raw_body = whole.partition(b"\r\n\r\n")
     status = int(head.split()[1])
@@ -428,14 +433,8 @@ def test_a_stream_sends_its_headers_and_a_first_chunk_before_the_run_answers(ser
     # Every model call takes 30 s; the headers must not wait for them.
     server = serve(graph_of(latency=30.0))
     host, port = address(server)
-    request = json.dumps({**ASK, "stream": True}).encode()
     with socket.create_connection((host, port), timeout=10) as conn:
-        conn.sendall(
-            f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(request)}\r\n\r\n".encode()
-            + request
-        )
+        conn.sendall(streamed_request(host, port))
         reply = b""
         while b"data: " not in reply or not reply.endswith(b"\r\n"):
             part = conn.recv(65536)  # times out (an error) after 10 s
