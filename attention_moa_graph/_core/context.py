@@ -112,6 +112,7 @@ class MoAContext:
     temperatures: Mapping[SamplingRole, float] | None = _run_option("temperatures")
     max_tokens: int | None = _run_option("max_tokens")
     role_max_tokens: Mapping[SamplingRole, int] | None = _run_option("role_max_tokens")
+    role_stop: Mapping[SamplingRole, tuple[str, ...]] | None = _run_option("role_stop")
     repeat_penalty: float | None = _run_option("repeat_penalty")
 
     def __post_init__(self) -> None:

@@ -213,6 +213,7 @@ class MoAOptionsDict(TypedDict, total=False):
     temperatures: Mapping[SamplingRole, float] | None
     max_tokens: int | None
     role_max_tokens: Mapping[SamplingRole, int] | None
+    role_stop: Mapping[SamplingRole, tuple[str, ...]] | None
     repeat_penalty: float | None
     calls: CallPolicy
     retry_policy: RetryPolicy | None

@@ -1,8 +1,8 @@
 """`Sampling`: what every model call is asked to generate, by role.
 
-Temperatures, token caps and the repeat penalty go to each call as call-time
-parameters; how the call is made (retries, time limits, the cap) is the
-`CallPolicy`'s concern.
+Temperatures, token caps, stop sequences and the repeat penalty go to each
+call as call-time parameters; how the call is made (retries, time limits, the
+cap) is the `CallPolicy`'s concern.
 """
 
 import typing
@@ -67,6 +67,34 @@ def _role_caps(value: Any, name: str) -> dict[str, int] | None:
     return {role: _token_cap(n, f"{name}[{role!r}]") for role, n in value.items()}
 
 
+MOST_STOPS = 4
+"""The most stop sequences a call takes (OpenAI's limit)."""
+
+
+def _role_stops(value: Any, name: str) -> dict[str, tuple[str, ...]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) - set(ROLES):
+        raise ValueError(
+            f"`{name}` must map roles ({', '.join(ROLES)}) to stop sequences, e.g. "
+            f"{{'summary': ['\\nQuestion:']}}; got {value!r}."
+        )
+    stops: dict[str, tuple[str, ...]] = {}
+    for role, given in value.items():
+        texts = (given,) if isinstance(given, str) else given
+        if (
+            not isinstance(texts, (list, tuple))
+            or not 1 <= len(texts) <= MOST_STOPS
+            or not all(isinstance(t, str) and t for t in texts)
+        ):
+            raise ValueError(
+                f"`{name}[{role!r}]` must be 1 to {MOST_STOPS} non-empty strings; "
+                f"got {given!r}."
+            )
+        stops[role] = tuple(texts)
+    return stops
+
+
 @dataclass(frozen=True, kw_only=True)
 class Sampling(Options):
     """What each model call is asked for: temperatures, token caps, repeat penalty.
@@ -117,6 +145,16 @@ class Sampling(Options):
         example={"cross_attention": 80},
         run="any",
     )
+    role_stop: Mapping[SamplingRole, tuple[str, ...]] | None = option(
+        None,
+        doc="Per-role stop sequences (1 to 4 a role; same roles as "
+        "`temperatures`): a call ends before the first it writes, e.g. before a "
+        "small model starts copying the prompt's own headings.",
+        check=_role_stops,
+        flag=Flag(("--role-stop",), metavar="ROLE=TEXT"),
+        example={"draft": ("\nThe user's latest message:",)},
+        run="any",
+    )
     repeat_penalty: float | None = option(
         None,
         doc="Sampling penalty on repeated tokens (1.0: none), which keeps small "
@@ -154,6 +192,7 @@ def role_params(built: Sampling, run: Mapping[str, Any]) -> dict[str, Any]:
     max_tokens = run.get("max_tokens") or built.max_tokens
     penalty = run.get("repeat_penalty") or built.repeat_penalty
     caps = {**(built.role_max_tokens or {}), **(run.get("role_max_tokens") or {})}
+    stops = {**(built.role_stop or {}), **(run.get("role_stop") or {})}
     params: dict[str, Any] = {}
     for role in ROLES:
         chosen: dict[str, Any] = {}
@@ -164,5 +203,7 @@ def role_params(built: Sampling, run: Mapping[str, Any]) -> dict[str, Any]:
             chosen["max_tokens"] = cap
         if penalty is not None:
             chosen["repeat_penalty"] = penalty
+        if role in stops:
+            chosen["stop"] = list(stops[role])
         params[role] = chosen
     return params

@@ -52,6 +52,23 @@ def prompts_file(text: str) -> MoAPrompts:
         ) from None
 
 
+def _stop_text(text: str) -> tuple[str, ...]:
+    r"""One stop sequence as typed: `\n` and `\t` stand for a newline and a tab."""
+    if not text:
+        raise ValueError
+    return (text.replace("\\n", "\n").replace("\\t", "\t"),)
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Repeated `ROLE=VALUE` flags as a dict; texts for one role add up."""
+    found: dict[str, Any] = {}
+    for role, value in pairs:
+        if isinstance(value, tuple) and role in found:
+            value = found[role] + value
+        found[role] = value
+    return found
+
+
 def _role_value(kind: Callable[[str], Any], metavar: str) -> Callable[[str], Any]:
     """`ROLE=VALUE`, the value converted by `kind`."""
 
@@ -107,6 +124,8 @@ def _parser_of(setting: Setting, kind: Any) -> tuple[Callable[[str], Any], bool]
         return prompts_file, False
     if typing.get_origin(kind) in (Mapping, dict):
         value_kind = typing.get_args(kind)[1]
+        if typing.get_origin(value_kind) is tuple:  # several texts: one a flag
+            value_kind = _stop_text
         return _role_value(value_kind, setting.knob.flag.metavar or "KEY=VALUE"), True
     if kind in (int, float):
         return kind, False
@@ -155,7 +174,7 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
     for setting in MoAOptions.settings():
         if hasattr(args, setting.name):
             value = getattr(args, setting.name)
-            chosen[setting.name] = dict(value) if parser_for(setting)[1] else value
+            chosen[setting.name] = _pairs(value) if parser_for(setting)[1] else value
     MoAOptions.build(where="the command line", **chosen)
     return chosen
 

@@ -147,7 +147,11 @@ class ScriptedChatModel(BaseChatModel):
         answer = (self.reply or _default_reply(self.model_name))(messages)
         text = answer if isinstance(answer, str) else str(answer.text)
         calls = [] if isinstance(answer, str) else list(answer.tool_calls)
-        # Like a real model, a reply longer than its cap stops at the cap.
+        # Like a real model, a reply ends before its first stop sequence...
+        stops = (kwargs or {}).get("stop") or ()
+        cuts = [text.find(s) for s in stops if s and s in text]
+        text = text[: min(cuts)] if cuts else text
+        # ... and a reply longer than its cap stops at the cap.
         cap = (kwargs or {}).get("max_tokens")
         finish = "stop"
         if isinstance(cap, int) and count_tokens(text) > cap:
@@ -273,7 +277,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = self._answer_now(messages, run_manager, kwargs)
+        reply = self._answer_now(messages, run_manager, {**kwargs, "stop": stop})
         return ChatResult(generations=[ChatGeneration(message=self._message(*reply))])
 
     async def _agenerate(
@@ -283,7 +287,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = await self._answer_later(messages, run_manager, kwargs)
+        reply = await self._answer_later(
+            messages, run_manager, {**kwargs, "stop": stop}
+        )
         return ChatResult(generations=[ChatGeneration(message=self._message(*reply))])
 
     def _stream(
@@ -293,7 +299,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        reply = self._answer_now(messages, run_manager, kwargs)
+        reply = self._answer_now(messages, run_manager, {**kwargs, "stop": stop})
         for chunk in self._chunks(*reply):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -306,7 +312,9 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        reply = await self._answer_later(messages, run_manager, kwargs)
+        reply = await self._answer_later(
+            messages, run_manager, {**kwargs, "stop": stop}
+        )
         for chunk in self._chunks(*reply):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)

@@ -54,7 +54,13 @@ def cli_words(setting: Any, tmp_path) -> list[str]:
         path.write_text(json.dumps({"summary": example.summary}))
         return [flag.names[-1], str(path)]
     if isinstance(example, dict):
-        return [w for k, v in example.items() for w in (flag.names[-1], f"{k}={v}")]
+        return [
+            w
+            for k, values in example.items()
+            for v in (values if isinstance(values, tuple) else (values,))
+            # A stop sequence is typed with \n for its newline.
+            for w in (flag.names[-1], f"{k}={v}".replace("\n", "\\n"))
+        ]
     return [flag.names[-1], str(example)]
 
 

@@ -90,3 +90,23 @@ def test_a_batched_critique_samples_like_cross_attention_unless_set_apart():
     assert own["critique"]["temperature"] == 0.0
     capped = role_params(Sampling(role_max_tokens={"critique": 90}), {})
     assert capped["critique"] == {"max_tokens": 90}
+
+
+async def test_role_stops_end_that_roles_replies_only():
+    echo = "Paris.\nThe user's latest message: What is the capital?"
+    agents = [ScriptedChatModel(model_name=n, reply=lambda m: echo) for n in "ab"]
+    graph = create_attention_moa(
+        agents,
+        aggregator=ScriptedChatModel(model_name="agg", reply=lambda m: echo),
+        max_layers=1,
+        role_stop={"draft": ("\nThe user's",)},
+    )
+    record = (await graph.ainvoke({"messages": [("user", "hi")]}))["layers"][0]
+    assert set(record["drafts"].values()) == {"Paris."}
+    assert record["summary"] == echo
+    # A run's context adds its own, role by role.
+    result = await graph.ainvoke(
+        {"messages": [("user", "hi")]}, context={"role_stop": {"summary": ["\n"]}}
+    )
+    assert result["layers"][0]["summary"] == "Paris."
+    assert set(result["layers"][0]["drafts"].values()) == {"Paris."}

@@ -179,6 +179,12 @@ def make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             text, calls = "", list[dict[str, Any]]()
             if fault != "empty":
                 text, calls = _reply(server, request, model, messages)
+            stops = request.get("stop") or []
+            stops = [stops] if isinstance(stops, str) else stops
+            cuts = [
+                text.find(s) for s in stops if isinstance(s, str) and s and s in text
+            ]
+            text = text[: min(cuts)] if cuts else text  # as a real server ends
             prompt_tokens = sum(
                 _words(_content_text(m.get("content"))) for m in messages
             )
