@@ -191,3 +191,10 @@ def test_a_fake_model_stops_at_its_cap_as_a_real_one_does():
     assert reply.response_metadata["finish_reason"] == "length"
     assert model.invoke("hi").response_metadata["finish_reason"] == "stop"
     assert prompt_text(model.calls[0].messages) == "hi"
+
+
+def test_a_reply_cut_inside_a_copied_marker_answers_with_its_whole_sentences():
+    from attention_moa_graph._core.messages import strip_fences
+
+    cut = "The answer is 7 days.\n\nThe user's request:\n<question-ee432930b0"
+    assert final_answer([(strip_fences(cut), ["cut"])]) == "The answer is 7 days."
