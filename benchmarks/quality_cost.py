@@ -159,6 +159,31 @@ def run(graph: Any, items: list[Question]) -> list[dict[str, Any]]:
     return found
 
 
+def _row(name: str, results: list[dict[str, Any]]) -> str:
+    """One system's line of the table: accuracy with its interval, then costs."""
+    n, k = len(results), sum(r["right"] for r in results)
+    low, high = wilson(k, n)
+
+    def mean(key: str) -> float:
+        return sum(r[key] for r in results) / n
+
+    return (
+        f"| {name} | {n} | {k} ({100 * k / n:.0f}%) "
+        f"| {100 * low:.0f}-{100 * high:.0f}% | {mean('calls'):.1f} "
+        f"| {mean('prompt'):,.0f} | {mean('completion'):,.0f} "
+        f"| {mean('seconds'):.1f} | {sum(r['loops'] for r in results)} |"
+    )
+
+
+def _point(
+    name: str, results: list[dict[str, Any]]
+) -> tuple[str, float, float, float, float]:
+    """(name, tokens per question, accuracy, interval) for the plot."""
+    n, k = len(results), sum(r["right"] for r in results)
+    tokens = sum(r["prompt"] + r["completion"] for r in results) / n
+    return (name, tokens, k / n, *wilson(k, n))
+
+
 def _saved(path: Path | None, split_name: str) -> dict[str, list[dict[str, Any]]]:
     """The answers a previous run saved, by system, for this split."""
     found: dict[str, list[dict[str, Any]]] = {}
@@ -245,27 +270,25 @@ def main() -> None:
         "| completion tokens | seconds | looping answers |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    points = []
     done = _saved(args.out, args.split)
+    found: dict[str, list[dict[str, Any]]] = {}
     for name, build in chosen.items():
         subset = slow_items if name.startswith(SLOW) else items
         results = done.get(name) or run(build(), subset)
         if name not in done and args.out:
             _save(args.out, args.split, name, results)
-        n, k = len(results), sum(r["right"] for r in results)
-        low, high = wilson(k, n)
-        tokens = sum(r["prompt"] + r["completion"] for r in results) / n
-        share = f"{k} ({100 * k / n:.0f}%) | {100 * low:.0f}-{100 * high:.0f}%"
-        rows.append(
-            f"| {name} | {n} | {share} "
-            f"| {sum(r['calls'] for r in results) / n:.1f} "
-            f"| {sum(r['prompt'] for r in results) / n:,.0f} "
-            f"| {sum(r['completion'] for r in results) / n:,.0f} "
-            f"| {sum(r['seconds'] for r in results) / n:.1f} "
-            f"| {sum(r['loops'] for r in results)} |"
-        )
+        found[name] = results
+        rows.append(_row(name, results))
         print(rows[-1], flush=True)
-        points.append((name, tokens, k / n, low, high))
+    # The fast systems again on the slow systems' sample: the same questions.
+    sampled = {item.id for item in slow_items}
+    points = []
+    for name, results in found.items():
+        on_sample = [r for r in results if r["id"] in sampled]
+        if len(on_sample) < len(results):
+            rows.append(_row(f"{name}, on the same sample", on_sample))
+            print(rows[-1], flush=True)
+        points.append(_point(name, on_sample))
     if not args.quick and len(points) > 1:
         _plot(points)
     where = args.base_url or f"local {args.local}"
