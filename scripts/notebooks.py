@@ -37,18 +37,22 @@ def executed(name: str) -> Any:
     return notebook
 
 
-def shown(notebook: Any) -> list[list[str]]:
-    """Per code cell, the text a reader sees of each output."""
+def shown(notebook: Any) -> list[str]:
+    """Per code cell, the text a reader sees of its outputs, joined.
+
+    Joined because a kernel may split one cell's printing into several stream
+    outputs, differently from run to run.
+    """
     cells = []
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         cells.append(
-            [
+            "".join(
                 output.get("text", "")
                 or str(output.get("data", {}).get("text/plain", ""))
                 for output in cell.outputs
-            ]
+            )
         )
     return cells
 

@@ -171,6 +171,7 @@ def create_attention_moa(
                 "layer": record["layer"],
                 "stopped": record["stopped"],
                 "converged": record["converged"],
+                "agreed": record["agreed"],
                 "calls": record["usage"]["total"]["calls"],
             }
         )

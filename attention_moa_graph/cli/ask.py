@@ -78,7 +78,9 @@ def _describe(event: dict[str, Any]) -> str | None:
         stop = ""
         if event["stopped"]:
             why = (
-                "the round repeated the last"
+                "the drafts agreed"
+                if event.get("agreed")
+                else "the round repeated the last"
                 if event["converged"]
                 else "residual agent"
             )

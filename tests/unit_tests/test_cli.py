@@ -43,6 +43,8 @@ def test_a_stop_on_repeated_rounds_is_told_apart_from_the_residual_agents():
     assert _describe({**event, "stopped": False, "converged": False}) == (
         "  layer 2 done: 16 calls"
     )
+    agreed = _describe({**event, "stopped": True, "converged": False, "agreed": True})
+    assert agreed.endswith("[yellow]stop (the drafts agreed)[/yellow]")
 
 
 def test_ask_json_returns_the_layer_records(capsys):

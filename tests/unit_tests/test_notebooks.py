@@ -12,8 +12,8 @@ from scripts.notebooks import NOTEBOOKS, OFFLINE, executed, shown
 CLOCK = re.compile(r"\b\d{2}:\d{2}\b")  # the tools notebook asks for the time
 
 
-def _readable(cells: list[list[str]]) -> list[list[str]]:
-    return [[CLOCK.sub("HH:MM", text) for text in cell] for cell in cells]
+def _readable(cells: list[str]) -> list[str]:
+    return [CLOCK.sub("HH:MM", text) for text in cells]
 
 
 @pytest.mark.parametrize("name", OFFLINE)
