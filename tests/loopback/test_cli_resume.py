@@ -80,7 +80,7 @@ def test_ctrl_c_prints_the_resume_command_not_a_traceback(fake_server, tmp_path)
     import signal
     import time
 
-    fake_server.latency = 2.0  # a run of 8 stages: long enough to be stopped
+    fake_server.latency = 0.5
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     process = subprocess.Popen(
         [sys.executable, "-m", "attention_moa_graph.cli", "ask", "Why?"]
@@ -89,18 +89,15 @@ def test_ctrl_c_prints_the_resume_command_not_a_traceback(fake_server, tmp_path)
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # As at a terminal: a suite started in the background by a shell without
+        # job control inherits SIGINT ignored, and Python then never sees Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not fake_server.log and time.monotonic() < deadline:
         time.sleep(0.05)  # the drafts are in flight
     process.send_signal(signal.SIGINT)
-    try:
-        _, err = process.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        # Once in CI the first Ctrl-C did not stop the run (not reproduced in
-        # 15 runs here); a user presses it again, and so does the test.
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert "Resume it with: attention-moa ask --resume --thread t1" in err
