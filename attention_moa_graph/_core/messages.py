@@ -33,10 +33,10 @@ def fence(kind: str, text: str) -> str:
 
 
 _DIGEST = r"(?:[0-9a-f]{4,12}(?:…|\.\.\.)?|…|\.\.\.)"
-_KINDS = (
-    r"(?:conversation|question|reference|own-answer|peer-answer|candidate)-{digest}"
-    r"|(?:answer|suggestion|round)-\d+(?:-{digest})?"
-).replace("{digest}", _DIGEST)
+# The package's fence names: with a digest, and with a number (and maybe one).
+_DIGESTED = "conversation|question|reference|own-answer|peer-answer|candidate"
+_NUMBERED = "answer|suggestion|round"
+_KINDS = rf"(?:{_DIGESTED})-{_DIGEST}|(?:{_NUMBERED})-\d+(?:-{_DIGEST})?"
 _FENCE_TAG = re.compile(
     r"[ \t]*</?[ \t]*("
     rf"{_KINDS}"
@@ -51,9 +51,7 @@ _FENCE_TAG = re.compile(
 )
 # A fence tag of the package's that the token cap cut off, ending the reply.
 _CUT_TAG = re.compile(
-    r"\s*</?[ \t]*(?:conversation|question|reference|own-answer|peer-answer"
-    r"|candidate|answer|suggestion|round)(?:-[0-9a-f]*)*\Z",
-    re.IGNORECASE,
+    rf"\s*</?[ \t]*(?:{_DIGESTED}|{_NUMBERED})(?:-[0-9a-f]*)*\Z", re.IGNORECASE
 )
 _ANY_TAG = re.compile(r"</?[ \t]*([a-z][\w.:-]*)[ \t]*>", re.IGNORECASE)
 

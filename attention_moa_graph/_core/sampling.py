@@ -6,7 +6,7 @@ cap) is the `CallPolicy`'s concern.
 """
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,60 +39,53 @@ _temperature = number(0.0, 2.0)
 _token_cap = whole(1, MOST_TOKENS)
 
 
-def _role_temperatures(value: Any, name: str) -> dict[str, float] | None:
+def _by_role(
+    value: Any, name: str, what: str, example: str, each: Callable[[Any, str], Any]
+) -> dict[str, Any] | None:
+    """A per-role option checked: a mapping of known roles, each value by `each`."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ValueError(
-            f"`{name}` must map roles to numbers, e.g. "
-            "{'draft': 0.7, 'summary': 0.0}."
-        )
+        raise ValueError(f"`{name}` must map roles to {what}, e.g. {example}.")
     unknown = sorted(set(value) - set(ROLES))
     if unknown:
         raise ValueError(
-            f"`{name}` must map roles ({', '.join(ROLES)}) to temperatures; "
+            f"`{name}` must map roles ({', '.join(ROLES)}) to {what}; "
             f"{unknown} are no roles."
         )
-    return {role: _temperature(t, f"{name}[{role!r}]") for role, t in value.items()}
+    return {role: each(given, f"{name}[{role!r}]") for role, given in value.items()}
+
+
+def _role_temperatures(value: Any, name: str) -> dict[str, float] | None:
+    example = "{'draft': 0.7, 'summary': 0.0}"
+    return _by_role(value, name, "temperatures", example, _temperature)
 
 
 def _role_caps(value: Any, name: str) -> dict[str, int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or set(value) - set(ROLES):
-        raise ValueError(
-            f"`{name}` must map roles ({', '.join(ROLES)}) to token counts, e.g. "
-            f"{{'cross_attention': 80}}; got {value!r}."
-        )
-    return {role: _token_cap(n, f"{name}[{role!r}]") for role, n in value.items()}
+    example = "{'cross_attention': 80}"
+    return _by_role(value, name, "token counts", example, _token_cap)
 
 
 MOST_STOPS = 4
 """The most stop sequences a call takes (OpenAI's limit)."""
 
 
-def _role_stops(value: Any, name: str) -> dict[str, tuple[str, ...]] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or set(value) - set(ROLES):
+def _stops(given: Any, name: str) -> tuple[str, ...]:
+    texts = (given,) if isinstance(given, str) else given
+    if (
+        not isinstance(texts, (list, tuple))
+        or not 1 <= len(texts) <= MOST_STOPS
+        or not all(isinstance(t, str) and t for t in texts)
+    ):
         raise ValueError(
-            f"`{name}` must map roles ({', '.join(ROLES)}) to stop sequences, e.g. "
-            f"{{'summary': ['\\nQuestion:']}}; got {value!r}."
+            f"`{name}` must be 1 to {MOST_STOPS} non-empty strings; got {given!r}."
         )
-    stops: dict[str, tuple[str, ...]] = {}
-    for role, given in value.items():
-        texts = (given,) if isinstance(given, str) else given
-        if (
-            not isinstance(texts, (list, tuple))
-            or not 1 <= len(texts) <= MOST_STOPS
-            or not all(isinstance(t, str) and t for t in texts)
-        ):
-            raise ValueError(
-                f"`{name}[{role!r}]` must be 1 to {MOST_STOPS} non-empty strings; "
-                f"got {given!r}."
-            )
-        stops[role] = tuple(texts)
-    return stops
+    return tuple(texts)
+
+
+def _role_stops(value: Any, name: str) -> dict[str, tuple[str, ...]] | None:
+    example = "{'summary': ['\\nQuestion:']}"
+    return _by_role(value, name, "stop sequences", example, _stops)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -239,19 +239,26 @@ def _chosen_lineup(args: argparse.Namespace) -> Lineup:
                 name = path.stem
             lineup = _lineup(list(agents), args.aggregator or chair, args)
             words = ("--model-file", str(path)) if args.model_file else ()
-            chosen = {**LOCAL_DEFAULTS, **given_options(args)}
+            lineup = replace(lineup, defaults=dict(LOCAL_DEFAULTS), options=words)
             notice = (
                 f"Using {len(agents)} agents of the local model {name}: at most "
-                f"{chosen['max_layers']} layers. Pass -p MODEL for others, or --demo "
-                "for the scripted demo."
+                f"{lineup_options(lineup, args).max_layers} layers. Pass -p MODEL "
+                "for others, or --demo for the scripted demo."
             )
-            return replace(
-                lineup, notice=notice, defaults=dict(LOCAL_DEFAULTS), options=words
-            )
+            return replace(lineup, notice=notice)
     agents, chair = DEMO_LINEUP
     lineup = _lineup(list(agents), args.aggregator or chair, args)
     notice = DEMO_NOTICE if reason is None else f"{reason} {DEMO_NOTICE}"
     return replace(lineup, notice=notice, options=("--demo",))
+
+
+def lineup_options(lineup: Lineup, args: argparse.Namespace) -> MoAOptions:
+    """The lineup's defaults, the command line's options over them.
+
+    Every option the command line gave counts, `none` included, so a flag can
+    undo a default of the lineup.
+    """
+    return MoAOptions.build(**{**lineup.defaults, **given_options(args)})
 
 
 def build_graph(
@@ -267,7 +274,7 @@ def build_graph(
         residual_model=model_from(args.residual_model, args)
         if args.residual_model
         else None,
-        options=MoAOptions.build(**{**lineup.defaults, **given_options(args)}),
+        options=lineup_options(lineup, args),
         checkpointer=checkpointer,
         name=name,
     )

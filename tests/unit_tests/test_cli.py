@@ -271,12 +271,23 @@ def test_eval_generate_offers_only_the_flags_it_takes(capsys):
 def test_the_word_none_undoes_a_default_of_an_option_that_may_be_none():
     import argparse
 
-    from attention_moa_graph.cli.ensemble import ensemble_options
+    from attention_moa_graph.cli.ensemble import (
+        LOCAL_DEFAULTS,
+        Lineup,
+        ensemble_options,
+        lineup_options,
+    )
     from attention_moa_graph.cli.flags import given_options
 
     parser = argparse.ArgumentParser(parents=[ensemble_options()])
     words = ["--agreement", "none", "--critique-peers", "None", "--token-budget", "9"]
     given = given_options(parser.parse_args(words))
     assert given == {"agreement": None, "critique_peers": None, "token_budget": 9}
+    # Over the local lineup's defaults, as `ask` and `serve` build their graph.
+    local = Lineup([], "demo:chair", notice=None, defaults=LOCAL_DEFAULTS)
+    options = lineup_options(local, parser.parse_args(words))
+    assert options.agreement is None and options.critique_peers is None
+    assert options.token_budget == 9 and options.get("temperature") == 0.0
+    assert lineup_options(local, parser.parse_args([])).agreement == 0.7
     with pytest.raises(SystemExit):
         parser.parse_args(["--max-layers", "none"])  # may not be None
