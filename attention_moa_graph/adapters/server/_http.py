@@ -76,7 +76,7 @@ def check_headers(
     request: Request,
     hosts: frozenset[str] | None,
     api_key: str | None,
-    origin_allowed: Callable[[str], bool] = lambda origin: True,
+    origin_allowed: Callable[[str], bool],
 ) -> None:
     """The checks that need only the headers.
 
